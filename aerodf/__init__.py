@@ -1,0 +1,1 @@
+"""aerodf: Aerospike <-> NumPy / Arrow / pandas / polars."""

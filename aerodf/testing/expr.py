@@ -1,0 +1,597 @@
+"""Filter-expression evaluation for the test server.
+
+The clients send an expression as msgpack ``[op, args...]`` (server
+``as/src/base/exp.c``). It is compiled once per request into closures and run
+per record. Like the server, evaluation is three-valued: reading a missing bin
+(or one of another type) yields UNKNOWN, comparisons with UNKNOWN are UNKNOWN,
+and a record passes the filter only when the result is ``True``. Type errors
+that the server detects while building the expression (e.g. comparing an
+integer bin with a float literal) raise :class:`ExpError`, which the handlers
+answer with PARAMETER_ERROR; anything this evaluator does not implement raises
+:class:`ExpUnsupported` (UNSUPPORTED_FEATURE), never a guessed result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+import time
+from typing import Any, Callable
+
+from aerodf.protocol import expcodes as X
+from aerodf.protocol.constants import (
+    BLOB_TYPES, CITRUSLEAF_EPOCH, PT_BOOL, PT_FLOAT, PT_GEOJSON, PT_INTEGER, PT_LIST,
+    PT_MAP, PT_STRING,
+)
+from aerodf.protocol.values import ValueCodecError, _convert, unpack_raw
+
+from .store import Record, now_citrusleaf
+
+
+class ExpError(ValueError):
+    """A malformed or ill-typed expression (the server answers PARAMETER_ERROR)."""
+
+
+class ExpUnsupported(ExpError):
+    """An expression this test server does not evaluate (UNSUPPORTED_FEATURE)."""
+
+
+class _Unknown:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+# particle type -> expression value type
+_PT_TO_T = {PT_INTEGER: X.T_INT, PT_FLOAT: X.T_FLOAT, PT_STRING: X.T_STR, PT_BOOL: X.T_BOOL,
+            PT_LIST: X.T_LIST, PT_MAP: X.T_MAP, PT_GEOJSON: X.T_GEO}
+for _b in BLOB_TYPES:
+    _PT_TO_T[_b] = X.T_BLOB
+_PY_TO_T = {int: X.T_INT, float: X.T_FLOAT, str: X.T_STR, bool: X.T_BOOL, list: X.T_LIST,
+            dict: X.T_MAP, bytes: X.T_BLOB, type(None): X.T_NIL}
+
+Env = dict
+Fn = Callable[[Record, Env], Any]
+
+
+class Compiled:
+    """A compiled filter: call :meth:`matches` per record."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Fn) -> None:
+        self.fn = fn
+
+    def matches(self, rec: Record) -> bool:
+        return self.fn(rec, {}) is True
+
+
+def compile_filter(data: bytes) -> Compiled:
+    """Compile the msgpack bytes of a filter-expression field."""
+    try:
+        tree = unpack_raw(data)
+    except ValueCodecError as exc:
+        raise ExpError(str(exc)) from None
+    fn, _t = _compile(tree)
+    return Compiled(fn)
+
+
+def _literal(v: Any) -> tuple[Fn, int | None]:
+    if isinstance(v, bytes):
+        v = _convert(v)
+    elif isinstance(v, (list, dict)):
+        raise ExpError("a list or map literal must be quoted")
+    t = _PY_TO_T.get(type(v))
+    return (lambda rec, env: v), t
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, bytes):
+        raise ExpError(f"expected a name, got {v!r}")
+    return v.decode("utf-8", "replace")
+
+
+def _compile(node: Any) -> tuple[Fn, int | None]:
+    """``(function, static value type or None)`` for one expression node."""
+    if not isinstance(node, list):
+        return _literal(node)
+    if not node or not isinstance(node[0], int) or isinstance(node[0], bool):
+        raise ExpError(f"bad expression node {node!r}")
+    op = node[0]
+    builder = _BUILDERS.get(op)
+    if builder is None:
+        raise ExpUnsupported(f"expression op {op} not supported by the test server")
+    return builder(node)
+
+
+# ------------------------------------------------------------------ compare
+
+def _cmp_types(ta, tb):
+    if ta is not None and tb is not None and ta != tb and X.T_NIL not in (ta, tb):
+        raise ExpError(f"cannot compare value types {ta} and {tb}")
+
+
+def _comparison(pyop):
+    def build(node):
+        if len(node) != 3:
+            raise ExpError("comparison takes two arguments")
+        (fa, ta), (fb, tb) = _compile(node[1]), _compile(node[2])
+        _cmp_types(ta, tb)
+
+        def fn(rec, env):
+            a = fa(rec, env)
+            if a is UNKNOWN:
+                return UNKNOWN
+            b = fb(rec, env)
+            if b is UNKNOWN:
+                return UNKNOWN
+            if type(a) is not type(b):
+                # runtime types differ (e.g. a bin of another type read through
+                # a typed BIN): the server treats the comparison as unknown
+                return UNKNOWN
+            try:
+                return pyop(a, b)
+            except TypeError:
+                return UNKNOWN
+        return fn, X.T_BOOL
+    return build
+
+
+def _eq(a, b):
+    return a == b
+
+
+def _ne(a, b):
+    return a != b
+
+
+def _gt(a, b):
+    return a > b
+
+
+def _ge(a, b):
+    return a >= b
+
+
+def _lt(a, b):
+    return a < b
+
+
+def _le(a, b):
+    return a <= b
+
+
+def _regex(node):
+    # [REGEX, flags, regex, string-expr]
+    if len(node) != 4:
+        raise ExpError("regex takes flags, pattern and a value")
+    flags, pattern, target = node[1], node[2], node[3]
+    if isinstance(pattern, bytes):
+        pattern = _convert(pattern) if pattern[:1] == b"\x03" else pattern.decode()
+    if not isinstance(pattern, str) or not isinstance(flags, int):
+        raise ExpError("bad regex arguments")
+    pyflags = 0
+    if flags & 2:  # REG_ICASE
+        pyflags |= re.IGNORECASE
+    if flags & 8:  # REG_NEWLINE
+        pyflags |= re.MULTILINE
+    try:
+        rx = re.compile(pattern, pyflags)
+    except re.error as exc:
+        raise ExpError(f"bad regex: {exc}") from None
+    ft, tt = _compile(target)
+    if tt not in (None, X.T_STR):
+        raise ExpError("regex needs a string value")
+
+    def fn(rec, env):
+        s = ft(rec, env)
+        if not isinstance(s, str):
+            return UNKNOWN
+        return rx.search(s) is not None
+    return fn, X.T_BOOL
+
+
+def _in_list(node):
+    fv, _ = _compile(node[1])
+    fl, tl = _compile(node[2])
+
+    def fn(rec, env):
+        v, lst = fv(rec, env), fl(rec, env)
+        if v is UNKNOWN or not isinstance(lst, list):
+            return UNKNOWN
+        return any(type(x) is type(v) and x == v for x in lst)
+    return fn, X.T_BOOL
+
+
+# ------------------------------------------------------------------ logic
+
+def _and(node):
+    parts = [_compile(n)[0] for n in node[1:]]
+
+    def fn(rec, env):
+        unknown = False
+        for p in parts:
+            v = p(rec, env)
+            if v is False:
+                return False
+            if v is not True:
+                unknown = True
+        return UNKNOWN if unknown else True
+    return fn, X.T_BOOL
+
+
+def _or(node):
+    parts = [_compile(n)[0] for n in node[1:]]
+
+    def fn(rec, env):
+        unknown = False
+        for p in parts:
+            v = p(rec, env)
+            if v is True:
+                return True
+            if v is not False:
+                unknown = True
+        return UNKNOWN if unknown else False
+    return fn, X.T_BOOL
+
+
+def _not(node):
+    f, _ = _compile(node[1])
+
+    def fn(rec, env):
+        v = f(rec, env)
+        if v is True:
+            return False
+        if v is False:
+            return True
+        return UNKNOWN
+    return fn, X.T_BOOL
+
+
+def _exclusive(node):
+    parts = [_compile(n)[0] for n in node[1:]]
+
+    def fn(rec, env):
+        n_true = 0
+        for p in parts:
+            v = p(rec, env)
+            if v is True:
+                n_true += 1
+            elif v is not False:
+                return UNKNOWN
+        return n_true == 1
+    return fn, X.T_BOOL
+
+
+# ------------------------------------------------------------------ arithmetic
+
+_I64_MASK = (1 << 64) - 1
+
+
+def _wrap64(v: int) -> int:
+    v &= _I64_MASK
+    return v - (1 << 64) if v >> 63 else v
+
+
+def _arith(kind):
+    def build(node):
+        fs = [_compile(n) for n in node[1:]]
+        if not fs:
+            raise ExpError("arithmetic needs arguments")
+        types = {t for _, t in fs if t is not None}
+        if len(types) > 1 or (types and not types <= {X.T_INT, X.T_FLOAT}):
+            raise ExpError("arithmetic arguments must all be int or all be float")
+        rtype = types.pop() if types else None
+        fns = [f for f, _ in fs]
+
+        def fn(rec, env):
+            vals = []
+            for f in fns:
+                v = f(rec, env)
+                if v is UNKNOWN or type(v) not in (int, float):
+                    return UNKNOWN
+                vals.append(v)
+            if len({type(v) for v in vals}) > 1:
+                return UNKNOWN
+            return _apply(kind, vals)
+        return fn, rtype
+    return build
+
+
+def _idiv(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _apply(kind, vals):
+    isint = type(vals[0]) is int
+    acc = vals[0]
+    try:
+        if kind == X.ADD:
+            for v in vals[1:]:
+                acc = acc + v
+        elif kind == X.SUB:
+            if len(vals) == 1:
+                acc = -acc
+            for v in vals[1:]:
+                acc = acc - v
+        elif kind == X.MUL:
+            for v in vals[1:]:
+                acc = acc * v
+        elif kind == X.DIV:
+            if len(vals) == 1:
+                acc = 1 / acc if not isint else _idiv(1, acc)
+            for v in vals[1:]:
+                acc = _idiv(acc, v) if isint else acc / v
+        elif kind == X.MOD:
+            a, b = vals
+            if not isint:
+                return UNKNOWN
+            acc = a - b * _idiv(a, b)
+        elif kind == X.POW:
+            a, b = vals
+            acc = math.pow(a, b)
+        elif kind == X.LOG:
+            a, b = vals
+            acc = math.log(a, b)
+        elif kind == X.ABS:
+            acc = abs(acc)
+        elif kind == X.FLOOR:
+            acc = float(math.floor(acc))
+        elif kind == X.CEIL:
+            acc = float(math.ceil(acc))
+        elif kind == X.MIN:
+            acc = min(vals)
+        elif kind == X.MAX:
+            acc = max(vals)
+    except (ZeroDivisionError, ValueError, OverflowError):
+        return UNKNOWN
+    return _wrap64(acc) if isint else acc
+
+
+def _to_int(node):
+    f, _ = _compile(node[1])
+
+    def fn(rec, env):
+        v = f(rec, env)
+        if type(v) is not float or math.isnan(v) or math.isinf(v):
+            return UNKNOWN
+        return int(v)
+    return fn, X.T_INT
+
+
+def _to_float(node):
+    f, _ = _compile(node[1])
+
+    def fn(rec, env):
+        v = f(rec, env)
+        return float(v) if type(v) is int else UNKNOWN
+    return fn, X.T_FLOAT
+
+
+def _int_bits(kind):
+    def build(node):
+        fs = [_compile(n)[0] for n in node[1:]]
+
+        def fn(rec, env):
+            vals = [f(rec, env) for f in fs]
+            if any(type(v) is not int for v in vals):
+                return UNKNOWN
+            a = vals[0]
+            if kind == X.INT_AND:
+                for v in vals[1:]:
+                    a &= v
+            elif kind == X.INT_OR:
+                for v in vals[1:]:
+                    a |= v
+            elif kind == X.INT_XOR:
+                for v in vals[1:]:
+                    a ^= v
+            elif kind == X.INT_NOT:
+                a = ~a
+            elif kind == X.INT_LSHIFT:
+                a = a << vals[1]
+            elif kind == X.INT_RSHIFT:
+                a = (a & _I64_MASK) >> vals[1]
+            elif kind == X.INT_ARSHIFT:
+                a = a >> vals[1]
+            elif kind == X.INT_COUNT:
+                a = bin(a & _I64_MASK).count("1")
+            else:
+                return UNKNOWN
+            return _wrap64(a)
+        return fn, X.T_INT
+    return build
+
+
+# ------------------------------------------------------------------ record data
+
+def _bin(node):
+    # [BIN, type, name]
+    if len(node) != 3 or not isinstance(node[1], int):
+        raise ExpError("bin takes a type and a name")
+    want, name = node[1], _name(node[2])
+
+    def fn(rec, env):
+        b = rec.bins.get(name)
+        if b is None:
+            return UNKNOWN
+        if _PT_TO_T.get(b.ptype) != want:
+            return UNKNOWN
+        return b.value()
+    return fn, want
+
+
+def _bin_type(node):
+    name = _name(node[1])
+
+    def fn(rec, env):
+        b = rec.bins.get(name)
+        return 0 if b is None else b.ptype
+    return fn, X.T_INT
+
+
+def _key(node):
+    want = node[1]
+
+    def fn(rec, env):
+        if rec.key is None:
+            return UNKNOWN
+        ptype, data = rec.key
+        if _PT_TO_T.get(ptype) != want:
+            return UNKNOWN
+        if ptype == PT_INTEGER:
+            return struct.unpack(">q", data)[0]
+        if ptype == PT_STRING:
+            return data.decode()
+        return data
+    return fn, want
+
+
+def _meta(kind):
+    def build(node):
+        if kind == X.DIGEST_MODULO:
+            mod = node[1]
+            if not isinstance(mod, int) or mod <= 0:
+                raise ExpError("digest_modulo needs a positive integer")
+            return (lambda rec, env: struct.unpack_from("<I", rec.digest, 16)[0] % mod), X.T_INT
+        if kind == X.LAST_UPDATE:
+            return (lambda rec, env: rec.last_update_ns), X.T_INT
+        if kind == X.SINCE_UPDATE:
+            return (lambda rec, env: max(0, (time.time_ns() - rec.last_update_ns) // 1_000_000)), X.T_INT
+        if kind == X.VOID_TIME:
+            return (lambda rec, env: -1 if rec.void_time == 0
+                    else (rec.void_time + CITRUSLEAF_EPOCH) * 1_000_000_000), X.T_INT
+        if kind == X.TTL:
+            return (lambda rec, env: rec.ttl(now_citrusleaf())), X.T_INT
+        if kind == X.SET_NAME:
+            return (lambda rec, env: rec.set_name), X.T_STR
+        if kind == X.KEY_EXISTS:
+            return (lambda rec, env: rec.key is not None), X.T_BOOL
+        if kind == X.IS_TOMBSTONE:
+            return (lambda rec, env: False), X.T_BOOL
+        if kind in (X.RECORD_SIZE, X.MEMORY_SIZE):
+            return (lambda rec, env: rec.size()), X.T_INT
+        if kind == X.DEVICE_SIZE:
+            return (lambda rec, env: 0), X.T_INT
+        raise ExpUnsupported(f"metadata op {kind}")
+    return build
+
+
+# ------------------------------------------------------------------ control flow
+
+def _cond(node):
+    args = node[1:]
+    if len(args) < 3 or len(args) % 2 == 0:
+        raise ExpError("cond takes condition/value pairs and a default")
+    pairs = [(_compile(args[i])[0], _compile(args[i + 1])[0]) for i in range(0, len(args) - 1, 2)]
+    default, tdef = _compile(args[-1])
+
+    def fn(rec, env):
+        for c, v in pairs:
+            r = c(rec, env)
+            if r is True:
+                return v(rec, env)
+            if r is not False:
+                return UNKNOWN
+        return default(rec, env)
+    return fn, tdef
+
+
+def _let(node):
+    args = node[1:]
+    if len(args) < 1 or len(args) % 2 == 0:
+        raise ExpError("let takes name/value pairs and a scope")
+    defs = [(_name(args[i]), _compile(args[i + 1])[0]) for i in range(0, len(args) - 1, 2)]
+    body, tb = _compile(args[-1])
+
+    def fn(rec, env):
+        env = dict(env)
+        for name, f in defs:
+            env[name] = f(rec, env)
+        return body(rec, env)
+    return fn, tb
+
+
+def _var(node):
+    name = _name(node[1])
+
+    def fn(rec, env):
+        if name not in env:
+            raise ExpError(f"undefined variable {name}")
+        return env[name]
+    return fn, None
+
+
+def _quote(node):
+    v = _convert(node[1])
+    t = _PY_TO_T.get(type(v))
+    return (lambda rec, env: v), t
+
+
+def _call(node):
+    # [CALL, return type, system type, [op, args...], bin-expr]; lists/maps only
+    if len(node) != 5:
+        raise ExpError("call takes a return type, a system type, an op and a bin")
+    rtype, system, opnode, target = node[1], node[2], node[3], node[4]
+    if system != X.CALL_CDT or not isinstance(opnode, list) or not opnode:
+        raise ExpUnsupported("only list/map read calls are supported")
+    ft, _ = _compile(target)
+    code = opnode[0]
+    if code == 0xFF:  # context: not supported
+        raise ExpUnsupported("CDT context in expressions")
+    if code == X.LIST_SIZE:
+        def fn(rec, env):
+            v = ft(rec, env)
+            return len(v) if isinstance(v, list) else UNKNOWN
+        return fn, X.T_INT
+    if code == X.MAP_SIZE:
+        def fn(rec, env):
+            v = ft(rec, env)
+            return len(v) if isinstance(v, dict) else UNKNOWN
+        return fn, X.T_INT
+    if code == X.LIST_GET_BY_INDEX and len(opnode) >= 3:
+        rt, fi = opnode[1], _compile(opnode[2])[0]
+
+        def fn(rec, env):
+            v, i = ft(rec, env), fi(rec, env)
+            if not isinstance(v, list) or type(i) is not int or rt != X.RT_VALUE:
+                return UNKNOWN
+            try:
+                return v[i]
+            except IndexError:
+                return UNKNOWN
+        return fn, rtype
+    if code == X.MAP_GET_BY_KEY and len(opnode) >= 3:
+        rt, fk = opnode[1], _compile(opnode[2])[0]
+
+        def fn(rec, env):
+            v, k = ft(rec, env), fk(rec, env)
+            if not isinstance(v, dict) or rt != X.RT_VALUE:
+                return UNKNOWN
+            return v.get(k, UNKNOWN)
+        return fn, rtype
+    raise ExpUnsupported(f"CDT call op {code}")
+
+
+_BUILDERS: dict[int, Callable] = {
+    X.EQ: _comparison(_eq), X.NE: _comparison(_ne), X.GT: _comparison(_gt),
+    X.GE: _comparison(_ge), X.LT: _comparison(_lt), X.LE: _comparison(_le),
+    X.REGEX: _regex, X.IN_LIST: _in_list,
+    X.AND: _and, X.OR: _or, X.NOT: _not, X.EXCLUSIVE: _exclusive,
+    X.TO_INT: _to_int, X.TO_FLOAT: _to_float,
+    X.BIN: _bin, X.BIN_TYPE: _bin_type, X.KEY: _key,
+    X.COND: _cond, X.LET: _let, X.VAR: _var, X.QUOTE: _quote, X.CALL: _call,
+}
+for _op in (X.ADD, X.SUB, X.MUL, X.DIV, X.POW, X.LOG, X.MOD, X.ABS, X.FLOOR, X.CEIL, X.MIN, X.MAX):
+    _BUILDERS[_op] = _arith(_op)
+for _op in (X.INT_AND, X.INT_OR, X.INT_XOR, X.INT_NOT, X.INT_LSHIFT, X.INT_RSHIFT, X.INT_ARSHIFT,
+            X.INT_COUNT):
+    _BUILDERS[_op] = _int_bits(_op)
+for _op in (X.DIGEST_MODULO, X.DEVICE_SIZE, X.LAST_UPDATE, X.SINCE_UPDATE, X.VOID_TIME, X.TTL,
+            X.SET_NAME, X.KEY_EXISTS, X.IS_TOMBSTONE, X.MEMORY_SIZE, X.RECORD_SIZE):
+    _BUILDERS[_op] = _meta(_op)

@@ -1,0 +1,161 @@
+"""The test server's data: namespaces of 4096 partitions of records.
+
+Records keep their bins in the encoded wire form (each bin as a ready READ op),
+so serving a read is mostly joining bytes: the server must be fast enough that
+benchmarks measure the client, not the server.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aerodf.protocol.constants import (
+    CITRUSLEAF_EPOCH, N_PARTITIONS, OP_READ, PT_INTEGER, PT_LIST, PT_MAP, PT_STRING,
+)
+from aerodf.protocol.digest import partition_id
+from aerodf.protocol.message import OP_HEADER
+from aerodf.protocol.values import decode_particle
+
+
+def now_citrusleaf() -> int:
+    """Seconds since 2010-01-01, the server's clock for void times."""
+    return int(time.time()) - CITRUSLEAF_EPOCH
+
+
+class Bin:
+    """One bin: its particle type and bytes, and its READ op as sent to clients."""
+
+    __slots__ = ("ptype", "data", "op")
+
+    def __init__(self, name: bytes, ptype: int, data: bytes) -> None:
+        self.ptype = ptype
+        self.data = data
+        self.op = OP_HEADER.pack(4 + len(name) + len(data), OP_READ, ptype, 0, len(name)) + name + data
+
+    def value(self):
+        return decode_particle(self.ptype, self.data)
+
+
+class Record:
+    """A stored record. ``bins`` maps bin name to :class:`Bin`, in write order."""
+
+    __slots__ = ("digest", "set_name", "key", "bins", "gen", "void_time", "last_update_ns", "_all_ops")
+
+    def __init__(self, digest: bytes, set_name: str) -> None:
+        self.digest = digest
+        self.set_name = set_name
+        self.key: tuple[int, bytes] | None = None  # (particle type, bytes) when sent
+        self.bins: dict[str, Bin] = {}
+        self.gen = 0
+        self.void_time = 0
+        self.last_update_ns = 0
+        self._all_ops: bytes | None = None
+
+    def all_ops(self) -> bytes:
+        ops = self._all_ops
+        if ops is None:
+            ops = self._all_ops = b"".join(b.op for b in self.bins.values())
+        return ops
+
+    def size(self) -> int:
+        """An estimate of the stored size, for record-too-big and record_size()."""
+        return 40 + sum(len(n) + len(b.data) + 3 for n, b in self.bins.items()) + (
+            len(self.key[1]) if self.key else 0
+        )
+
+    def ttl(self, now: int | None = None) -> int:
+        if self.void_time == 0:
+            return -1
+        return max(self.void_time - (now if now is not None else now_citrusleaf()), 0)
+
+
+@dataclass
+class SIndex:
+    """A secondary index definition. Queries evaluate it by filtering, which
+    gives the same answers as a real index (indexes change speed, not results)."""
+
+    name: str
+    namespace: str
+    set_name: str | None
+    bin: str
+    ktype: str  # NUMERIC | STRING | BLOB | GEO2DSPHERE
+    itype: str = "DEFAULT"  # DEFAULT | LIST | MAPKEYS | MAPVALUES
+
+    def values_of(self, rec: Record) -> list:
+        """The indexable values of a record (several for list/map indexes)."""
+        b = rec.bins.get(self.bin)
+        if b is None:
+            return []
+        want = {"NUMERIC": PT_INTEGER, "INTEGER": PT_INTEGER, "STRING": PT_STRING}.get(self.ktype)
+        if self.itype == "DEFAULT":
+            return [b.value()] if b.ptype == want else []
+        if self.itype == "LIST" and b.ptype == PT_LIST:
+            items = b.value()
+        elif self.itype == "MAPKEYS" and b.ptype == PT_MAP:
+            items = list(b.value().keys())
+        elif self.itype == "MAPVALUES" and b.ptype == PT_MAP:
+            items = list(b.value().values())
+        else:
+            return []
+        py = int if want == PT_INTEGER else str
+        return [v for v in items if type(v) is py]
+
+
+@dataclass
+class Namespace:
+    name: str
+    default_ttl: int = 0
+    max_record_size: int = 1024 * 1024
+    partitions: list[dict[bytes, Record]] = field(default_factory=lambda: [{} for _ in range(N_PARTITIONS)])
+    sindexes: dict[str, SIndex] = field(default_factory=dict)
+
+    def get(self, digest: bytes, now: int | None = None) -> Record | None:
+        part = self.partitions[partition_id(digest)]
+        rec = part.get(digest)
+        if rec is not None and rec.void_time and rec.void_time <= (now if now is not None else now_citrusleaf()):
+            del part[digest]  # expired: gone, as the server's nsup would make it
+            return None
+        return rec
+
+    def put(self, rec: Record) -> None:
+        self.partitions[partition_id(rec.digest)][rec.digest] = rec
+
+    def delete(self, digest: bytes) -> bool:
+        return self.partitions[partition_id(digest)].pop(digest, None) is not None
+
+    def truncate(self, set_name: str | None, before_ns: int | None = None) -> int:
+        """Delete records of a set (all sets when None) last updated before ``before_ns``."""
+        n = 0
+        for part in self.partitions:
+            doomed = [
+                d for d, r in part.items()
+                if (set_name is None or r.set_name == set_name)
+                and (before_ns is None or r.last_update_ns <= before_ns)
+            ]
+            for d in doomed:
+                del part[d]
+            n += len(doomed)
+        return n
+
+    def count(self, set_name: str | None = None) -> int:
+        if set_name is None:
+            return sum(len(p) for p in self.partitions)
+        return sum(1 for p in self.partitions for r in p.values() if r.set_name == set_name)
+
+    def set_names(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in self.partitions:
+            for r in p.values():
+                if r.set_name:
+                    out[r.set_name] = out.get(r.set_name, 0) + 1
+        return out
+
+
+class Store:
+    """All namespaces of the (possibly multi-node) test cluster."""
+
+    def __init__(self, namespaces=("test",), *, default_ttl: int = 0, max_record_size: int = 1024 * 1024):
+        self.namespaces = {
+            n: Namespace(n, default_ttl=default_ttl, max_record_size=max_record_size) for n in namespaces
+        }
