@@ -1,0 +1,52 @@
+"""Shared fixtures: clients connected to the ``aerospike_server`` fixture's cluster.
+
+``aerospike_server`` comes from aerodf's pytest plugin: aerodf's own test
+server, or the real cluster named by ``AERODF_TEST_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+
+NAMESPACE = os.environ.get("AERODF_TEST_NAMESPACE", "test")
+_sets = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def ns() -> str:
+    return NAMESPACE
+
+
+@pytest.fixture
+def set_name(request) -> str:
+    """A set name of this test's own, so tests never see each other's records."""
+    return f"t{os.getpid() % 1000}_{next(_sets)}"
+
+
+@pytest.fixture(scope="session")
+def client(aerospike_server):
+    aerospike = pytest.importorskip("aerospike")
+    c = aerospike.client({"hosts": aerospike_server.hosts, "policies": {"total_timeout": 5000}}).connect()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def pyclient(aerospike_server):
+    aerospike_py = pytest.importorskip("aerospike_py")
+    c = aerospike_py.client({"hosts": aerospike_server.hosts}).connect()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def fake(aerospike_server):
+    """The test server's control handle (tests using it are fake-only)."""
+    if not aerospike_server.is_fake:
+        pytest.skip("needs aerodf's test server")
+    aerospike_server.clear_faults()
+    yield aerospike_server
+    aerospike_server.clear_faults()
