@@ -1,1 +1,39 @@
-"""aerodf: Aerospike <-> NumPy / Arrow / pandas / polars."""
+"""aerodf: Aerospike <-> NumPy, Arrow, pandas and polars.
+
+Typed schemas compile to NumPy, Arrow, polars and pandas types; batch reads
+stream records into typed columns in bounded chunks, with a bound on the
+operations in flight; policies are immutable values.
+
+>>> import aerodf
+>>> schema = aerodf.Schema({"age": "int32", "name": "string", "emb": "vector<float32, 16>"})
+>>> df = aerodf.read_batch(user_ids, schema, namespace="test", set="users",
+...                        hosts="127.0.0.1:3000")                       # doctest: +SKIP
+"""
+
+from .batch import read_batch
+from .client import Client, connect
+from .errors import (
+    AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClusterConnectionError,
+    ConfigError, DataError, IntegerOverflowError, MissingValueError, RecordNotFoundError, SchemaError,
+    TimeoutError_ as TimeoutError,
+)
+from .inference import infer_schema
+from .policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, ReadPolicy, Replica, WritePolicy
+from .schema import Field, Schema, parse_type
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # reading
+    "read_batch", "infer_schema",
+    # connection
+    "connect", "Client",
+    # schema
+    "Schema", "Field", "parse_type",
+    # policies
+    "Policy", "ReadPolicy", "BatchPolicy", "WritePolicy", "QueryPolicy", "Replica", "Exists", "GenerationCheck",
+    # errors
+    "AerodfError", "ConfigError", "SchemaError", "DataError", "BinTypeError", "IntegerOverflowError",
+    "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError", "TimeoutError",
+    "ClusterConnectionError",
+]

@@ -1,0 +1,298 @@
+"""read_batch: keys -> chunks -> bounded concurrent batch reads -> typed columns.
+
+Chunks of ``chunk_size`` keys are sent by the client's request threads, never
+more than the client's ``max_in_flight`` at once (and at most ``workers`` per
+call), while the calling thread decodes the chunks already answered, in key
+order. Each chunk's Python objects die as soon as its columns are built, so
+memory follows ``chunk_size``, not the size of the request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import deque
+from operator import methodcaller
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .protocol import resultcodes as _rc
+from .arrow import ChunkContext, build_column
+from .client import Client
+from .errors import AerospikeServerError, ConfigError, RecordNotFoundError, describe_keys
+from .output import check_output, convert, strings_for
+from .policy import BatchPolicy, resolve
+from .schema import Schema
+
+ON_MISSING = ("null", "drop", "raise")
+_EMPTY: dict[str, Any] = {}
+
+
+def _normalize_keys(keys: Any, namespace: str | None, set_name: str | None) -> tuple[list[tuple], list[Any]]:
+    """``(client keys (ns, set, key), user keys)`` from any supported key container."""
+    if hasattr(keys, "to_pylist"):  # pyarrow arrays, polars Series (to_list), ...
+        keys = keys.to_pylist()
+    elif hasattr(keys, "to_list"):
+        keys = keys.to_list()
+    elif isinstance(keys, np.ndarray):
+        keys = keys.tolist()
+    elif not isinstance(keys, list):
+        keys = list(keys)
+    if not keys:
+        return [], []
+    if isinstance(keys[0], tuple):
+        full = []
+        for i, k in enumerate(keys):
+            if not (isinstance(k, tuple) and len(k) in (3, 4)):
+                raise ConfigError(f"key at row {i} is {k!r}; expected (namespace, set, key)")
+            full.append((k[0], k[1], k[2]))
+        return full, [k[2] for k in full]
+    if namespace is None:
+        raise ConfigError("pass namespace= (and set=) with plain user keys, or (namespace, set, key) tuples")
+    set_name = set_name or ""
+    for i, k in enumerate(keys):
+        t = type(k)
+        if t is bool or t not in (int, str, bytes, bytearray):
+            raise ConfigError(f"key at row {i} is {k!r} ({t.__name__}); user keys are int, str or bytes")
+    return [(namespace, set_name, k) for k in keys], keys
+
+
+def _want_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def read_batch(
+    keys: Iterable[Any],
+    schema: Any,
+    *,
+    namespace: str | None = None,
+    set: str | None = None,
+    client: Client | None = None,
+    hosts: Any = None,
+    chunk_size: int = 5000,
+    max_in_flight: int | None = None,
+    on_missing: str = "null",
+    on_type_error: str = "raise",
+    output: str = "pandas",
+    dtype_backend: str = "pyarrow",
+    with_key: bool | str = False,
+    with_meta: bool = False,
+    progress: bool | None = None,
+    policy: BatchPolicy | None = None,
+    **policy_overrides: Any,
+):
+    """Read records by key into a typed frame, in key order.
+
+    Parameters
+    ----------
+    keys
+        User keys (a list, NumPy array, pandas / polars Series or Arrow array
+        of int, str or bytes) with ``namespace`` and ``set``, or full
+        ``(namespace, set, key)`` tuples.
+    schema
+        A :class:`~aerodf.Schema` or anything it accepts (``{"age": "int32"}``,
+        a pyarrow schema, a NumPy dtype ...). Only its bins are requested.
+    namespace, set
+        Where plain user keys live.
+    client, hosts
+        An open :class:`~aerodf.Client`, or seed hosts to connect to for this
+        call only.
+    chunk_size
+        Keys per batch request.
+    max_in_flight
+        With ``hosts``: the temporary client's in-flight bound. With
+        ``client``: at most this many of this call's chunks at once (the
+        client's own bound still applies).
+    on_missing
+        A record that does not exist becomes a row of nulls (``"null"``), is
+        left out (``"drop"``), or raises :class:`~aerodf.RecordNotFoundError`
+        listing every missing key (``"raise"``).
+    on_type_error
+        A bin of the wrong type or an integer too wide for its field raises
+        (``"raise"``, naming key and bin) or becomes null (``"null"``).
+    output
+        ``"pandas"``, ``"polars"``, ``"arrow"`` (a ``pyarrow.Table``) or
+        ``"numpy"`` (a structured array; masked where values are null).
+    dtype_backend
+        For pandas: ``"pyarrow"`` (zero-copy ``ArrowDtype`` columns),
+        ``"numpy_nullable"`` or ``"numpy"``.
+    with_key
+        Add the user key as a first column (named ``"key"``, or the string given).
+    with_meta
+        Add ``generation`` and ``ttl`` (seconds; -1 = never expires) columns.
+    progress
+        Show a tqdm progress bar (default: only on an interactive terminal).
+    policy, **policy_overrides
+        A :class:`~aerodf.BatchPolicy`, or fields to override on the client's
+        default (``total_timeout=500``, ``max_retries=0`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame | polars.DataFrame | pyarrow.Table | numpy.ndarray
+
+    Examples
+    --------
+    >>> df = aerodf.read_batch(range(1000), {"age": "int32", "name": "string"},
+    ...                        namespace="test", set="users", hosts="127.0.0.1:3000")  # doctest: +SKIP
+    """
+    schema = schema if isinstance(schema, Schema) else Schema(schema)
+    check_output(output, dtype_backend)
+    if on_missing not in ON_MISSING:
+        raise ConfigError(f"on_missing must be one of {ON_MISSING}, not {on_missing!r}")
+    if on_type_error not in ("raise", "null"):
+        raise ConfigError(f"on_type_error must be 'raise' or 'null', not {on_type_error!r}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+    extra = ([key_name] if key_name else []) + (["generation", "ttl"] if with_meta else [])
+    clash = [n for n in extra if n in schema]
+    if clash:
+        raise ConfigError(f"column(s) {clash} exist in the schema; pass with_key='other_name'")
+
+    full_keys, user_keys = _normalize_keys(keys, namespace, set)
+    owns_client = client is None
+    if owns_client:
+        client = Client(hosts, max_in_flight=max_in_flight or 0)
+    try:
+        pol = resolve(client.batch_policy, policy, policy_overrides)
+        per_call = max_in_flight if (max_in_flight and not owns_client) else client.workers
+        table = _read(client, full_keys, user_keys, schema, pol, chunk_size=chunk_size,
+                      concurrency=max(1, min(per_call, client.workers)), on_missing=on_missing,
+                      on_type_error=on_type_error, strings=strings_for(output), key_name=key_name,
+                      with_meta=with_meta, progress=_want_progress(progress))
+    finally:
+        if owns_client:
+            client.close()
+    return convert(table, output, dtype_backend=dtype_backend)
+
+
+def _read(client: Client, full_keys: list[tuple], user_keys: list[Any], schema: Schema, policy: BatchPolicy, *,
+          chunk_size: int, concurrency: int, on_missing: str, on_type_error: str, strings: str,
+          key_name: str | None, with_meta: bool, progress: bool) -> pa.Table:
+    bins = schema.bins
+    n = len(full_keys)
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    transport, limiter = client.transport, client.limiter
+
+    def fetch(start: int, end: int):
+        with limiter.slot():
+            return transport.batch_read(full_keys[start:end], bins, policy)
+
+    out_fields = _output_fields(schema, strings, key_name, user_keys, with_meta)
+    out_schema = pa.schema(out_fields)
+    batches: list[pa.RecordBatch] = []
+    missing: list[Any] = []
+    bar = _progress_bar(n, progress)
+    executor = client.executor()
+    pending: deque = deque()
+    it = iter(bounds)
+    try:
+        for s, e in it:
+            pending.append((s, e, executor.submit(fetch, s, e)))
+            if len(pending) > concurrency:
+                break
+        while pending:
+            s, e, fut = pending.popleft()
+            chunk = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((*nxt, executor.submit(fetch, *nxt)))
+            batch = _decode(chunk, user_keys[s:e], s, schema, out_schema, on_missing, on_type_error,
+                            strings, key_name, with_meta, missing)
+            if batch is not None:
+                batches.append(batch)
+            if bar is not None:
+                bar.update(e - s)
+    finally:
+        for _, _, fut in pending:
+            fut.cancel()
+        if bar is not None:
+            bar.close()
+    if missing:
+        raise RecordNotFoundError(f"{len(missing)} of {n} records not found: {describe_keys(missing)}",
+                                  code=2, keys=missing)
+    return pa.Table.from_batches(batches, schema=out_schema)
+
+
+def _output_fields(schema: Schema, strings: str, key_name: str | None, user_keys: list[Any],
+                   with_meta: bool) -> list[pa.Field]:
+    fields = []
+    if key_name:
+        fields.append(pa.field(key_name, _key_type(user_keys), nullable=False))
+    arrow = schema.to_arrow(strings=strings)
+    fields.extend(arrow)
+    if with_meta:
+        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
+    return fields
+
+
+def _key_type(user_keys: list[Any]) -> pa.DataType:
+    types = set(map(type, user_keys))
+    if not types or types == {int}:
+        return pa.int64()
+    if types == {str}:
+        return pa.string()
+    if types <= {bytes, bytearray}:
+        return pa.binary()
+    raise ConfigError(f"with_key needs keys of one type, got {sorted(t.__name__ for t in types)}")
+
+
+def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema: pa.Schema, on_missing: str,
+            on_type_error: str, strings: str, key_name: str | None, with_meta: bool,
+            missing: list[Any]) -> pa.RecordBatch | None:
+    codes = chunk.codes
+    bins = chunk.bins
+    if codes.count(0) == len(codes):
+        rows = None
+        missing_rows: frozenset[int] = frozenset()
+    else:
+        errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2)]
+        if errors:
+            i, c = errors[0]
+            raise AerospikeServerError(
+                f"{len(errors)} record(s) failed with result {c} ({_rc.name(c)}), e.g. key {keys[i]!r} "
+                f"(row {offset + i})", code=c, key=keys[i], keys=[keys[j] for j, _ in errors])
+        lost = [i for i, c in enumerate(codes) if c == 2]
+        if on_missing == "raise":
+            missing.extend(keys[i] for i in lost)
+            return None
+        if on_missing == "drop":
+            rows = [i for i, c in enumerate(codes) if c == 0]
+            bins = [bins[i] for i in rows]
+            keys = [keys[i] for i in rows]
+            missing_rows = frozenset()
+        else:
+            rows = None
+            missing_rows = frozenset(lost)
+    if missing:  # an earlier chunk had missing records and we will raise: skip the work
+        return None
+    ctx = ChunkContext(keys, offset, on_type_error, strings, missing_rows)
+    dicts = [b if b is not None else _EMPTY for b in bins]
+    arrays = []
+    if key_name:
+        arrays.append(pa.array(keys, type=out_schema.field(key_name).type))
+    for field in schema:
+        values = list(map(methodcaller("get", field.bin_name), dicts))
+        arrays.append(build_column(values, field, ctx))
+    if with_meta:
+        gens, ttls = chunk.generations, chunk.ttls
+        if rows is not None:
+            gens, ttls = [gens[i] for i in rows], [ttls[i] for i in rows]
+        found = np.asarray([b is not None for b in bins]) if missing_rows else None
+        arrays.append(pa.array(gens, type=pa.uint32(), mask=None if found is None else ~found))
+        arrays.append(pa.array(ttls, type=pa.int64(), mask=None if found is None else ~found))
+    return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="rec", desc="read_batch")

@@ -1,0 +1,145 @@
+"""The aerodf client: one connection to a cluster, its default policies and
+its in-flight limiter, shared by every call (and thread) that uses it."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Sequence
+
+from .errors import ConfigError
+from .limiter import Limiter, LimiterStats
+from .policy import BatchPolicy, QueryPolicy, ReadPolicy, WritePolicy
+
+HostsLike = "str | Sequence[str | tuple[str, int]]"
+ENV_HOSTS = "AERODF_HOSTS"
+
+
+def parse_hosts(hosts: Any) -> list[tuple[str, int]]:
+    """``"a:3000,b:3000"``, ``["a:3000"]`` or ``[("a", 3000)]`` -> ``[("a", 3000), ...]``."""
+    if hosts is None:
+        hosts = os.environ.get(ENV_HOSTS)
+        if not hosts:
+            raise ConfigError(f"no hosts given: pass hosts=['host:port'] or a client=, or set {ENV_HOSTS}")
+    if isinstance(hosts, str):
+        hosts = [h for h in hosts.split(",") if h.strip()]
+    out = []
+    for h in hosts:
+        if isinstance(h, (tuple, list)) and len(h) == 2:
+            out.append((str(h[0]), int(h[1])))
+        elif isinstance(h, str):
+            host, sep, port = h.strip().rpartition(":")
+            if not sep:
+                host, port = port, "3000"
+            try:
+                out.append((host, int(port)))
+            except ValueError:
+                raise ConfigError(f"bad host {h!r}: expected host:port") from None
+        else:
+            raise ConfigError(f"bad host {h!r}: expected 'host:port' or (host, port)")
+    if not out:
+        raise ConfigError("hosts is empty")
+    return out
+
+
+class Client:
+    """A connection to an Aerospike cluster.
+
+    Parameters
+    ----------
+    hosts
+        Seed nodes: ``"host:port[,host:port]"``, a list of such strings, or of
+        ``(host, port)`` tuples.
+    transport
+        ``"official"`` (the official ``aerospike`` client; default).
+    read_policy, batch_policy, write_policy, query_policy
+        Client-wide defaults (immutable; see :mod:`aerodf.policy`). Each call
+        starts from these and applies its own overrides to a copy.
+    max_in_flight
+        Bound on operations in flight across all threads using this client
+        (0 = unbounded). A batch chunk or a partition range counts as one.
+    queue_timeout
+        Seconds a call may wait for an in-flight slot before
+        :class:`~aerodf.BackpressureError` (None = wait forever).
+    workers
+        Threads that issue requests concurrently (default: ``max_in_flight``
+        capped at 8, or 4 when unbounded).
+    config
+        Extra settings passed to the transport's client library.
+
+    Examples
+    --------
+    >>> with aerodf.connect("127.0.0.1:3000", max_in_flight=16) as client:  # doctest: +SKIP
+    ...     df = client.read_batch(keys, schema, namespace="test", set="users")
+    """
+
+    def __init__(self, hosts: Any = None, *, transport: str = "official",
+                 read_policy: ReadPolicy | None = None, batch_policy: BatchPolicy | None = None,
+                 write_policy: WritePolicy | None = None, query_policy: QueryPolicy | None = None,
+                 max_in_flight: int = 0, queue_timeout: float | None = None, workers: int | None = None,
+                 config: dict[str, Any] | None = None) -> None:
+        from .transport import open_transport
+
+        self.hosts = parse_hosts(hosts)
+        self.read_policy = read_policy or ReadPolicy()
+        self.batch_policy = batch_policy or BatchPolicy()
+        self.write_policy = write_policy or WritePolicy()
+        self.query_policy = query_policy or QueryPolicy()
+        for name, cls in (("read_policy", ReadPolicy), ("batch_policy", BatchPolicy),
+                          ("write_policy", WritePolicy), ("query_policy", QueryPolicy)):
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(f"{name} must be a {cls.__name__}")
+        self.limiter = Limiter(max_in_flight, queue_timeout)
+        if workers is None:
+            workers = min(max_in_flight, 8) if max_in_flight else 4
+        if workers < 1:
+            raise ConfigError("workers must be at least 1")
+        self.workers = workers
+        self.transport = open_transport(transport, self.hosts, config=config)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def transport_name(self) -> str:
+        """Which transport serves this client's reads (``official`` ...)."""
+        return self.transport.name
+
+    def executor(self) -> ThreadPoolExecutor:
+        """The client's request threads (created on first use, shared by calls)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="aerodf")
+            return self._executor
+
+    def metrics(self) -> LimiterStats:
+        """In flight now, waiting now, total waits, total rejections, peak."""
+        return self.limiter.stats()
+
+    def read_batch(self, keys: Iterable[Any], schema: Any, **kwargs: Any):
+        """:func:`aerodf.read_batch` with this client; see there."""
+        from .batch import read_batch
+
+        return read_batch(keys, schema, client=self, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=True)
+        self.transport.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        hosts = ",".join(f"{h}:{p}" for h, p in self.hosts)
+        return f"<aerodf.Client {hosts} transport={self.transport_name} max_in_flight={self.limiter.max_in_flight}>"
+
+
+def connect(hosts: Any = None, **kwargs: Any) -> Client:
+    """Connect to a cluster; see :class:`Client` for the options."""
+    return Client(hosts, **kwargs)

@@ -1,0 +1,104 @@
+"""aerodf's exceptions: one tree, each naming the key, bin, row or partition.
+
+::
+
+    AerodfError
+    ├── ConfigError              bad arguments: hosts, options, keys
+    ├── SchemaError              a schema that cannot be built or compiled
+    ├── DataError                data that does not fit the schema
+    │   ├── BinTypeError         a bin of another type than its field
+    │   ├── IntegerOverflowError an integer outside the field's width
+    │   └── MissingValueError    null in a non-nullable field
+    ├── BackpressureError        waited longer than queue_timeout for an in-flight slot
+    └── AerospikeServerError     the cluster (or the client library) said no
+        ├── RecordNotFoundError  missing records with on_missing="raise" (result 2)
+        ├── TimeoutError_        (exported as aerodf.TimeoutError) client or server timeout
+        └── ClusterConnectionError  no connection, node down, connection dropped
+
+Errors from the client libraries are mapped onto this tree in
+``aerodf/transport/`` only, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class AerodfError(Exception):
+    """Root of every error aerodf raises."""
+
+
+class ConfigError(AerodfError, ValueError):
+    """Bad arguments: hosts, options, keys or outputs."""
+
+
+class SchemaError(AerodfError, ValueError):
+    """A schema that cannot be built, parsed or compiled."""
+
+
+class DataError(AerodfError, ValueError):
+    """Data read from (or written to) Aerospike does not fit the schema.
+
+    Attributes: ``key`` (the user key or digest), ``bin``, ``row`` (position
+    in the request), ``value``.
+    """
+
+    def __init__(self, message: str, *, key: Any = None, bin: str | None = None, row: int | None = None,
+                 value: Any = None) -> None:
+        super().__init__(message)
+        self.key, self.bin, self.row, self.value = key, bin, row, value
+
+
+class BinTypeError(DataError):
+    """A bin holds a value of another type than its field declares."""
+
+
+class IntegerOverflowError(DataError, OverflowError):
+    """An integer does not fit the field's width; never silently truncated."""
+
+
+class MissingValueError(DataError):
+    """A missing bin or record in a field declared not nullable."""
+
+
+class BackpressureError(AerodfError):
+    """No in-flight slot became free within ``queue_timeout``."""
+
+
+class AerospikeServerError(AerodfError):
+    """An operation failed in the cluster or in the client library.
+
+    Attributes: ``code`` (Aerospike result code; negative codes are
+    client-side), ``key``, ``keys``, ``bin``, ``partitions``, ``in_doubt``
+    (a write that may have applied).
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, key: Any = None,
+                 keys: Sequence[Any] | None = None, bin: str | None = None,
+                 partitions: Sequence[int] | None = None, in_doubt: bool = False) -> None:
+        super().__init__(message)
+        self.code, self.key, self.keys, self.bin = code, key, list(keys or ()), bin
+        self.partitions = list(partitions or ())
+        self.in_doubt = in_doubt
+
+
+class RecordNotFoundError(AerospikeServerError, KeyError):
+    """Records that do not exist (with ``on_missing="raise"``); ``keys`` lists them."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TimeoutError_(AerospikeServerError, TimeoutError):
+    """A socket or total timeout expired (``in_doubt`` for writes)."""
+
+
+class ClusterConnectionError(AerospikeServerError, ConnectionError):
+    """No usable connection: the cluster is unreachable or a node went away."""
+
+
+def describe_keys(keys: Sequence[Any], limit: int = 5) -> str:
+    """``1, 2, 3 and 7 more`` for error messages."""
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    more = len(keys) - limit
+    return shown + (f" and {more} more" if more > 0 else "")

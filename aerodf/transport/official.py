@@ -1,0 +1,169 @@
+"""Transport over the official ``aerospike`` client (C core).
+
+aerodf policies are translated here, and only here, into the client's policy
+dicts; the client's exceptions are mapped onto aerodf's tree here too, by
+class, most specific first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import aerospike
+from aerospike import exception as aex
+
+from .. import errors as E
+from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, WritePolicy
+from .base import Key, RecordsChunk, Transport
+
+NEVER_EXPIRES = 0xFFFFFFFF  # how the client shows a never-expiring TTL
+
+_EXISTS = {
+    Exists.UPSERT: aerospike.POLICY_EXISTS_IGNORE,
+    Exists.CREATE_ONLY: aerospike.POLICY_EXISTS_CREATE,
+    Exists.UPDATE_ONLY: aerospike.POLICY_EXISTS_UPDATE,
+    Exists.REPLACE: aerospike.POLICY_EXISTS_CREATE_OR_REPLACE,
+    Exists.REPLACE_ONLY: aerospike.POLICY_EXISTS_REPLACE,
+}
+_GEN = {
+    GenerationCheck.NONE: aerospike.POLICY_GEN_IGNORE,
+    GenerationCheck.EQ: aerospike.POLICY_GEN_EQ,
+    GenerationCheck.GT: aerospike.POLICY_GEN_GT,
+}
+
+# Client-side error codes of the C client that mean "no usable connection".
+_CONNECTION_CODES = {-10, -11, -8, -1}
+
+
+def base_policy(p: Policy) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "total_timeout": p.total_timeout,
+        "socket_timeout": p.socket_timeout,
+        "max_retries": p.max_retries,
+        "sleep_between_retries": p.sleep_between_retries,
+        "compress": p.compress,
+        "connect_timeout": p.connect_timeout,
+    }
+    # the C client accepts timeout_delay of 0 or >= 3000 ms only
+    if p.timeout_delay:
+        d["timeout_delay"] = max(p.timeout_delay, 3000)
+    if p.filter is not None:
+        d["expressions"] = p.filter
+    return d
+
+
+def batch_policy(p: BatchPolicy) -> dict[str, Any]:
+    d = base_policy(p)
+    d.update(replica=int(p.replica), concurrent=p.concurrent, allow_inline=p.allow_inline,
+             respond_all_keys=p.respond_all_keys)
+    return d
+
+
+def write_policy(p: WritePolicy) -> dict[str, Any]:
+    d = base_policy(p)
+    d.update(
+        key=aerospike.POLICY_KEY_SEND if p.send_key else aerospike.POLICY_KEY_DIGEST,
+        exists=_EXISTS[p.exists],
+        gen=_GEN[p.generation_check],
+        durable_delete=p.durable_delete,
+    )
+    return d
+
+
+def map_error(exc: Exception, *, key: Any = None, keys: Sequence[Any] | None = None) -> E.AerodfError:
+    """aerodf's exception for a client-library exception (most specific first)."""
+    code = getattr(exc, "code", None)
+    msg = getattr(exc, "msg", None) or str(exc)
+    in_doubt = bool(getattr(exc, "in_doubt", False))
+    where = f" (key {key!r})" if key is not None else (f" (keys {E.describe_keys(list(keys))})" if keys else "")
+    kw = dict(code=code, key=key, keys=keys, in_doubt=in_doubt)
+    if isinstance(exc, aex.RecordNotFound):
+        return E.RecordNotFoundError(f"record not found{where}", **kw)
+    if isinstance(exc, aex.TimeoutError):
+        return E.TimeoutError_(f"timeout{where}: {msg}", **kw)
+    if isinstance(exc, (aex.ClusterError, aex.ConnectionError)) or (
+        isinstance(exc, aex.ClientError) and code in _CONNECTION_CODES
+    ):
+        return E.ClusterConnectionError(f"connection failed{where}: {msg}", **kw)
+    if isinstance(exc, aex.AerospikeError):
+        return E.AerospikeServerError(f"Aerospike error {code}{where}: {msg}", **kw)
+    return E.AerospikeServerError(f"{type(exc).__name__}{where}: {exc}", **kw)
+
+
+class OfficialTransport(Transport):
+    """The official client: complete, and the default."""
+
+    name = "official"
+
+    def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
+        cfg: dict[str, Any] = {"hosts": list(hosts)}
+        if config:
+            cfg.update(config)
+        try:
+            self.client = aerospike.client(cfg).connect()
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+
+    def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
+        try:
+            res = self.client.batch_read(list(keys), bins, policy=batch_policy(policy))
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+        records = res.batch_records
+        # batch failures are returned, not raised, by this client
+        if res.result != 0 or len(records) != len(keys):
+            failed = [r for r in records if r.result not in (0, 2, 27)]
+            code = res.result if res.result != 0 else (failed[0].result if failed else -1)
+            raise E.AerospikeServerError(
+                f"batch read of {len(keys)} keys failed with result {code}"
+                f" ({len(records)} answers); keys {E.describe_keys([k[2] for k in keys])}",
+                code=code, keys=[k[2] for k in keys],
+            )
+        codes = [r.result for r in records]
+        EMPTY: dict[str, Any] = {}
+        out_bins: list[dict[str, Any] | None] = []
+        gens: list[int] = []
+        ttls: list[int] = []
+        for r in records:
+            rec = r.record
+            if rec is None:
+                out_bins.append(None)
+                gens.append(0)
+                ttls.append(0)
+            else:
+                meta = rec[1]
+                out_bins.append(rec[2] if len(rec) > 2 and rec[2] is not None else EMPTY)
+                gens.append(meta["gen"])
+                ttl = meta["ttl"]
+                ttls.append(-1 if ttl == NEVER_EXPIRES else ttl)
+        return RecordsChunk(codes, out_bins, gens, ttls)
+
+    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
+        q = self.client.query(namespace, set_name)
+        q.max_records = n
+        out: list[dict[str, Any]] = []
+
+        def take(rec):
+            out.append(rec[2])
+            return len(out) < n
+
+        try:
+            q.foreach(take, policy=base_policy(policy))
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        return out[:n]
+
+    def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
+        meta = None
+        if policy.ttl:
+            meta = {"ttl": {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(policy.ttl, policy.ttl)}
+        try:
+            self.client.put(key, bins, meta=meta, policy=write_policy(policy))
+        except aex.AerospikeError as exc:
+            raise map_error(exc, key=key[2]) from exc
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except aex.AerospikeError:  # pragma: no cover - closing a dead client
+            pass
