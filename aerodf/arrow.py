@@ -15,6 +15,7 @@ becomes null with ``on_type_error="null"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -146,7 +147,10 @@ def _find_row(values: list, pred: Callable[[Any], bool]) -> int:
 def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Array:
     values = _checked(values, (list, NoneType), field, ctx, str(t))
     vt = t.value
-    if isinstance(vt, (Int, Float, Bool, String, Bytes, Timestamp)):
+    allowed = _PY_FOR.get(type(vt))
+    if allowed is not None and not set(
+        map(type, chain.from_iterable(v for v in values if v is not None))
+    ).issubset(allowed):
         flat = [x for v in values if v is not None for x in v]
         try:
             _element_check(flat, vt, field, ctx, str(t))
@@ -192,52 +196,57 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
     """A fixed-size list from list bins of exactly ``t.size`` numbers, or blobs of
     ``t.size`` little-endian values."""
     values = _checked(values, (list, bytes, bytearray, NoneType), field, ctx, str(t))
+    present = [v for v in values if v is not None]
+    if any(type(v) is not list for v in present):
+        return _vector_with_blobs(values, t, field, ctx)
+    allowed = _PY_FOR[type(t.value)]
+    if not set(map(type, chain.from_iterable(present))).issubset(allowed):
+        flat = list(chain.from_iterable(present))
+        try:
+            _element_check(flat, t.value, field, ctx, str(t))
+        except BinTypeError as exc:
+            i = _find_row(values, lambda v: any(type(x) is type(exc.value) and x == exc.value for x in v))
+            raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin,
+                               row=ctx.row_offset + i, value=exc.value) from None
+    wide = Int(64) if isinstance(t.value, Int) else t.value
+    try:
+        arr = pa.array(values, type=pa.list_(to_arrow_type(wide), t.size))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        bad = [i for i, v in enumerate(values) if v is not None and len(v) != t.size]
+        if not bad:
+            raise
+        i = bad[0]
+        raise BinTypeError(
+            f"bin {field.bin_name!r} of {ctx.where(i)} holds {len(values[i])} elements, "
+            f"but field {field.name!r} is {t}", key=ctx.keys[i], bin=field.bin_name,
+            row=ctx.row_offset + i, value=values[i]) from None
+    if wide is not t.value:
+        inner = _narrow_int(arr.values, t.value, field, ctx, path="[]")
+        arr = pa.FixedSizeListArray.from_arrays(inner, t.size, mask=arr.is_null() if arr.null_count else None)
+    return arr
+
+
+def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa.Array:
     n = len(values)
     np_type = np.dtype(str(t.value)) if not isinstance(t.value, Bool) else np.dtype(bool)
     valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
-    present = [v for v in values if v is not None]
-    if not present:
-        flat = np.zeros(n * t.size, dtype=np_type)
-    elif all(type(v) is list for v in present):
-        lengths = np.fromiter(map(len, present), dtype=np.int64, count=len(present))
-        if (lengths != t.size).any():
-            k = int(np.argmax(lengths != t.size))
-            i = [j for j in range(n) if values[j] is not None][k]
+    rows = np.zeros((n, t.size), dtype=np_type)
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        if type(v) is list:
+            single = build_vector([v], t, field, ChunkContext([ctx.keys[i]], ctx.row_offset + i, ctx.on_type_error))
+            rows[i] = np.asarray(single.values)
+            continue
+        arr = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
+        if arr.size != t.size:
             raise BinTypeError(
-                f"bin {field.bin_name!r} of {ctx.where(i)} holds {lengths[k]} elements, "
-                f"but field {field.name!r} is {t}", key=ctx.keys[i], bin=field.bin_name,
-                row=ctx.row_offset + i, value=values[i])
-        flat_list = [x for v in present for x in v]
-        _element_check(flat_list, t.value, field, ctx, str(t))
-        dense = np.asarray(flat_list)
-        if isinstance(t.value, Int):
-            lo, hi = t.value.bounds
-            if dense.size and (dense.min() < lo or dense.max() > hi):
-                raise IntegerOverflowError(
-                    f"bin {field.bin_name!r} holds a vector element outside {t.value}",
-                    bin=field.bin_name)
-        dense = dense.astype(np_type, copy=False)
-        flat = np.zeros(n * t.size, dtype=np_type)
-        flat.reshape(n, t.size)[valid] = dense.reshape(-1, t.size)
-    else:
-        flat = np.zeros(n * t.size, dtype=np_type)
-        rows = flat.reshape(n, t.size)
-        for i, v in enumerate(values):
-            if v is None:
-                continue
-            if type(v) is list:
-                rows[i] = v
-            else:
-                arr = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
-                if arr.size != t.size:
-                    raise BinTypeError(
-                        f"blob bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} bytes, "
-                        f"not {t.size} x {np_type.itemsize}", key=ctx.keys[i], bin=field.bin_name,
-                        row=ctx.row_offset + i)
-                rows[i] = arr
-    child = pa.array(flat)
+                f"blob bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} bytes, "
+                f"not {t.size} x {np_type.itemsize}", key=ctx.keys[i], bin=field.bin_name,
+                row=ctx.row_offset + i)
+        rows[i] = arr
     mask = None if valid.all() else pa.array(~valid)
-    return pa.FixedSizeListArray.from_arrays(child, t.size, mask=mask)
+    return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), t.size, mask=mask)
 
 
 _BUILDERS: dict[type, Callable] = {

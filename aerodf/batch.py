@@ -12,16 +12,16 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from operator import methodcaller
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from .protocol import resultcodes as _rc
+from . import gcpause
 from .arrow import ChunkContext, build_column
 from .client import Client
-from .errors import AerospikeServerError, ConfigError, RecordNotFoundError, describe_keys
+from .errors import ConfigError, RecordNotFoundError, describe_keys, error_for_code
 from .output import check_output, convert, strings_for
 from .policy import BatchPolicy, resolve
 from .schema import Schema
@@ -160,10 +160,11 @@ def read_batch(
     try:
         pol = resolve(client.batch_policy, policy, policy_overrides)
         per_call = max_in_flight if (max_in_flight and not owns_client) else client.workers
-        table = _read(client, full_keys, user_keys, schema, pol, chunk_size=chunk_size,
-                      concurrency=max(1, min(per_call, client.workers)), on_missing=on_missing,
-                      on_type_error=on_type_error, strings=strings_for(output), key_name=key_name,
-                      with_meta=with_meta, progress=_want_progress(progress))
+        with gcpause.paused(client.pause_gc):
+            table = _read(client, full_keys, user_keys, schema, pol, chunk_size=chunk_size,
+                          concurrency=max(1, min(per_call, client.workers)), on_missing=on_missing,
+                          on_type_error=on_type_error, strings=strings_for(output), key_name=key_name,
+                          with_meta=with_meta, progress=_want_progress(progress))
     finally:
         if owns_client:
             client.close()
@@ -253,16 +254,16 @@ def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema:
         errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2)]
         if errors:
             i, c = errors[0]
-            raise AerospikeServerError(
-                f"{len(errors)} record(s) failed with result {c} ({_rc.name(c)}), e.g. key {keys[i]!r} "
-                f"(row {offset + i})", code=c, key=keys[i], keys=[keys[j] for j, _ in errors])
+            raise error_for_code(
+                c, f"{len(errors)} record(s) failed with result {c} ({_rc.name(c)}), e.g. key {keys[i]!r} "
+                f"(row {offset + i})", key=keys[i], keys=[keys[j] for j, _ in errors])
         lost = [i for i, c in enumerate(codes) if c == 2]
         if on_missing == "raise":
             missing.extend(keys[i] for i in lost)
             return None
         if on_missing == "drop":
             rows = [i for i, c in enumerate(codes) if c == 0]
-            bins = [bins[i] for i in rows]
+            bins = [bins[i] for i in rows]  # found records only: no None left
             keys = [keys[i] for i in rows]
             missing_rows = frozenset()
         else:
@@ -271,13 +272,13 @@ def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema:
     if missing:  # an earlier chunk had missing records and we will raise: skip the work
         return None
     ctx = ChunkContext(keys, offset, on_type_error, strings, missing_rows)
-    dicts = [b if b is not None else _EMPTY for b in bins]
+    dicts = bins if not missing_rows else [b if b is not None else _EMPTY for b in bins]
     arrays = []
     if key_name:
         arrays.append(pa.array(keys, type=out_schema.field(key_name).type))
     for field in schema:
-        values = list(map(methodcaller("get", field.bin_name), dicts))
-        arrays.append(build_column(values, field, ctx))
+        name = field.bin_name
+        arrays.append(build_column([d.get(name) for d in dicts], field, ctx))
     if with_meta:
         gens, ttls = chunk.generations, chunk.ttls
         if rows is not None:

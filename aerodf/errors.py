@@ -97,6 +97,21 @@ class ClusterConnectionError(AerospikeServerError, ConnectionError):
     """No usable connection: the cluster is unreachable or a node went away."""
 
 
+# Client-side codes (negative) that mean "no usable connection" in the C client.
+CONNECTION_CODES = frozenset({-1, -8, -10, -11})
+
+
+def error_for_code(code: int | None, message: str, **kw: Any) -> AerospikeServerError:
+    """The exception class for an Aerospike result code (server or client side)."""
+    if code == 2:
+        return RecordNotFoundError(message, code=code, **kw)
+    if code == 9:
+        return TimeoutError_(message, code=code, **kw)
+    if code in CONNECTION_CODES:
+        return ClusterConnectionError(message, code=code, **kw)
+    return AerospikeServerError(message, code=code, **kw)
+
+
 def describe_keys(keys: Sequence[Any], limit: int = 5) -> str:
     """``1, 2, 3 and 7 more`` for error messages."""
     shown = ", ".join(repr(k) for k in keys[:limit])

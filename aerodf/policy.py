@@ -46,6 +46,8 @@ class Exists(enum.Enum):
 
 
 class GenerationCheck(enum.Enum):
+    """Check-and-set on the record's generation before a write."""
+
     NONE = "none"
     EQ = "eq"  # write only if the record's generation equals the given one
     GT = "gt"  # write only if the given generation is greater

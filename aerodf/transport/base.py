@@ -40,6 +40,11 @@ class Transport(abc.ABC):
         """Up to ``n`` records' bins from a scan (for schema inference)."""
 
     @abc.abstractmethod
+    def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
+                    batch: BatchPolicy) -> list[int]:
+        """Write one record per key (bins from ``rows``); per-record result codes."""
+
+    @abc.abstractmethod
     def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
         """Write one record."""
 

@@ -31,9 +31,6 @@ _GEN = {
     GenerationCheck.GT: aerospike.POLICY_GEN_GT,
 }
 
-# Client-side error codes of the C client that mean "no usable connection".
-_CONNECTION_CODES = {-10, -11, -8, -1}
-
 
 def base_policy(p: Policy) -> dict[str, Any]:
     d: dict[str, Any] = {
@@ -81,13 +78,44 @@ def map_error(exc: Exception, *, key: Any = None, keys: Sequence[Any] | None = N
         return E.RecordNotFoundError(f"record not found{where}", **kw)
     if isinstance(exc, aex.TimeoutError):
         return E.TimeoutError_(f"timeout{where}: {msg}", **kw)
-    if isinstance(exc, (aex.ClusterError, aex.ConnectionError)) or (
-        isinstance(exc, aex.ClientError) and code in _CONNECTION_CODES
-    ):
+    if isinstance(exc, (aex.ClusterError, aex.ConnectionError)):
         return E.ClusterConnectionError(f"connection failed{where}: {msg}", **kw)
     if isinstance(exc, aex.AerospikeError):
-        return E.AerospikeServerError(f"Aerospike error {code}{where}: {msg}", **kw)
+        kw.pop("code")
+        return E.error_for_code(code, f"Aerospike error {code}{where}: {msg}", **kw)
     return E.AerospikeServerError(f"{type(exc).__name__}{where}: {exc}", **kw)
+
+
+class OfficialChunk(RecordsChunk):
+    """A batch answer over the client's BatchRecord objects; metadata is
+    extracted only when asked for (most reads do not want it)."""
+
+    def __init__(self, records: list) -> None:
+        self._records = records
+        self.codes = [r.result for r in records]
+        # bins of found records; None for the others (their codes say why)
+        self.bins = [rec[2] if (rec := r.record) is not None and len(rec) > 2 and rec[2] is not None
+                     else (_EMPTY if rec is not None else None) for r in records]
+
+    @property
+    def generations(self) -> list[int]:  # type: ignore[override]
+        return [r.record[1]["gen"] if r.record is not None else 0 for r in self._records]
+
+    @property
+    def ttls(self) -> list[int]:  # type: ignore[override]
+        return [(-1 if (t := r.record[1]["ttl"]) == NEVER_EXPIRES else t) if r.record is not None else 0
+                for r in self._records]
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _client_keys(keys: Sequence[Key]) -> list[Key]:
+    """Blob keys as ``bytearray``: this client rejects ``bytes`` keys, and inside a
+    batch it answers them as not found instead of raising."""
+    if any(type(k[2]) is bytes for k in keys):
+        return [(k[0], k[1], bytearray(k[2])) if type(k[2]) is bytes else k for k in keys]
+    return list(keys)
 
 
 class OfficialTransport(Transport):
@@ -106,7 +134,7 @@ class OfficialTransport(Transport):
 
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
         try:
-            res = self.client.batch_read(list(keys), bins, policy=batch_policy(policy))
+            res = self.client.batch_read(_client_keys(keys), bins, policy=batch_policy(policy))
         except aex.AerospikeError as exc:
             raise map_error(exc, keys=[k[2] for k in keys]) from exc
         records = res.batch_records
@@ -114,29 +142,12 @@ class OfficialTransport(Transport):
         if res.result != 0 or len(records) != len(keys):
             failed = [r for r in records if r.result not in (0, 2, 27)]
             code = res.result if res.result != 0 else (failed[0].result if failed else -1)
-            raise E.AerospikeServerError(
-                f"batch read of {len(keys)} keys failed with result {code}"
+            raise E.error_for_code(
+                code, f"batch read of {len(keys)} keys failed with result {code}"
                 f" ({len(records)} answers); keys {E.describe_keys([k[2] for k in keys])}",
-                code=code, keys=[k[2] for k in keys],
+                keys=[k[2] for k in keys],
             )
-        codes = [r.result for r in records]
-        EMPTY: dict[str, Any] = {}
-        out_bins: list[dict[str, Any] | None] = []
-        gens: list[int] = []
-        ttls: list[int] = []
-        for r in records:
-            rec = r.record
-            if rec is None:
-                out_bins.append(None)
-                gens.append(0)
-                ttls.append(0)
-            else:
-                meta = rec[1]
-                out_bins.append(rec[2] if len(rec) > 2 and rec[2] is not None else EMPTY)
-                gens.append(meta["gen"])
-                ttl = meta["ttl"]
-                ttls.append(-1 if ttl == NEVER_EXPIRES else ttl)
-        return RecordsChunk(codes, out_bins, gens, ttls)
+        return OfficialChunk(records)
 
     def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
         q = self.client.query(namespace, set_name)
@@ -153,12 +164,36 @@ class OfficialTransport(Transport):
             raise map_error(exc) from exc
         return out[:n]
 
+    def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
+                    batch: BatchPolicy) -> list[int]:
+        """Write one record per key; returns the per-record result codes."""
+        from aerospike_helpers.batch import records as br
+        from aerospike_helpers.operations import operations as ops
+
+        wp = write_policy(policy)
+        for k in ("total_timeout", "socket_timeout", "max_retries", "sleep_between_retries", "connect_timeout",
+                  "compress", "timeout_delay"):
+            wp.pop(k, None)
+        if policy.ttl:
+            wp["ttl"] = {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(policy.ttl, policy.ttl)
+        write = ops.write
+        records = br.BatchRecords([
+            br.Write(k, [write(name, v) for name, v in row.items()], policy=wp)
+            for k, row in zip(_client_keys(keys), rows)
+        ])
+        bp = base_policy(batch.replace(max_retries=policy.max_retries))
+        try:
+            self.client.batch_write(records, bp)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+        return [r.result for r in records.batch_records]
+
     def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
         meta = None
         if policy.ttl:
             meta = {"ttl": {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(policy.ttl, policy.ttl)}
         try:
-            self.client.put(key, bins, meta=meta, policy=write_policy(policy))
+            self.client.put(_client_keys([key])[0], bins, meta=meta, policy=write_policy(policy))
         except aex.AerospikeError as exc:
             raise map_error(exc, key=key[2]) from exc
 
