@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from .protocol import resultcodes as _rc
 from . import gcpause
-from .arrow import ChunkContext, build_column
+from .arrow import ChunkContext, build_column, sink_for
 from .client import Client
 from .errors import ConfigError, RecordNotFoundError, describe_keys, error_for_code
 from .output import check_output, convert, strings_for
@@ -30,33 +30,104 @@ ON_MISSING = ("null", "drop", "raise")
 _EMPTY: dict[str, Any] = {}
 
 
-def _normalize_keys(keys: Any, namespace: str | None, set_name: str | None) -> tuple[list[tuple], list[Any]]:
-    """``(client keys (ns, set, key), user keys)`` from any supported key container."""
-    if hasattr(keys, "to_pylist"):  # pyarrow arrays, polars Series (to_list), ...
-        keys = keys.to_pylist()
-    elif hasattr(keys, "to_list"):
-        keys = keys.to_list()
-    elif isinstance(keys, np.ndarray):
-        keys = keys.tolist()
-    elif not isinstance(keys, list):
-        keys = list(keys)
-    if not keys:
-        return [], []
-    if isinstance(keys[0], tuple):
-        full = []
-        for i, k in enumerate(keys):
-            if not (isinstance(k, tuple) and len(k) in (3, 4)):
-                raise ConfigError(f"key at row {i} is {k!r}; expected (namespace, set, key)")
-            full.append((k[0], k[1], k[2]))
-        return full, [k[2] for k in full]
-    if namespace is None:
-        raise ConfigError("pass namespace= (and set=) with plain user keys, or (namespace, set, key) tuples")
-    set_name = set_name or ""
-    for i, k in enumerate(keys):
-        t = type(k)
-        if t is bool or t not in (int, str, bytes, bytearray):
-            raise ConfigError(f"key at row {i} is {k!r} ({t.__name__}); user keys are int, str or bytes")
-    return [(namespace, set_name, k) for k in keys], keys
+class KeySource:
+    """The keys of one request, handed out chunk by chunk.
+
+    Nothing per key is built up front: integer keys stay a NumPy array and the
+    client's ``(namespace, set, key)`` tuples exist only for chunks in flight,
+    so memory follows ``chunk_size``, not the request (1 000 000 key tuples
+    alone would be ~100 MB).
+    """
+
+    def __init__(self, keys: Any, namespace: str | None, set_name: str | None) -> None:
+        self.namespace, self.set_name = namespace, set_name or ""
+        self.array: np.ndarray | None = None
+        self.items: list[Any] | None = None
+        self.tuples = False
+        arr = _as_numpy_ints(keys)
+        if arr is not None:
+            if namespace is None:
+                raise ConfigError("pass namespace= (and set=) with plain user keys, or (namespace, set, key) tuples")
+            self.array = arr
+            self.n = len(arr)
+            return
+        items = _as_list(keys)
+        self.items, self.n = items, len(items)
+        if not items:
+            return
+        if isinstance(items[0], tuple):
+            self.tuples = True
+            for i, k in enumerate(items):
+                if not (isinstance(k, tuple) and len(k) == 3):
+                    raise ConfigError(f"key at row {i} is {k!r}; expected (namespace, set, key)")
+            return
+        if namespace is None:
+            raise ConfigError("pass namespace= (and set=) with plain user keys, or (namespace, set, key) tuples")
+        types = set(map(type, items))
+        if not types.issubset((int, str, bytes, bytearray)):
+            i, k = next((i, k) for i, k in enumerate(items) if type(k) not in (int, str, bytes, bytearray))
+            raise ConfigError(f"key at row {i} is {k!r} ({type(k).__name__}); user keys are int, str or bytes")
+
+    def user_keys(self, start: int, end: int) -> list[Any]:
+        if self.array is not None:
+            return self.array[start:end].tolist()
+        items = self.items[start:end]  # type: ignore[index]
+        return [k[2] for k in items] if self.tuples else items
+
+    def client_keys(self, start: int, end: int, user_keys: list[Any]) -> list[tuple]:
+        if self.tuples:
+            return self.items[start:end]  # type: ignore[index]
+        ns, st = self.namespace, self.set_name
+        return [(ns, st, k) for k in user_keys]
+
+    def key_type(self) -> pa.DataType:
+        if self.array is not None:
+            return pa.int64()
+        types = {type(k[2]) if self.tuples else type(k) for k in (self.items or [])}
+        if not types or types == {int}:
+            return pa.int64()
+        if types == {str}:
+            return pa.string()
+        if types <= {bytes, bytearray}:
+            return pa.binary()
+        raise ConfigError(f"with_key needs keys of one type, got {sorted(t.__name__ for t in types)}")
+
+    def key_array(self, start: int, end: int, user_keys: list[Any], rows: list[int] | None,
+                  type_: pa.DataType) -> pa.Array:
+        if self.array is not None:
+            arr = pa.array(self.array[start:end])  # zero-copy view of the caller's keys
+            return arr if rows is None else arr.take(pa.array(rows, type=pa.int64()))
+        keys = user_keys if rows is None else [user_keys[i] for i in rows]
+        return pa.array(keys, type=type_)
+
+
+def _as_numpy_ints(keys: Any) -> np.ndarray | None:
+    """Integer keys as an int64 array (no copy where possible), else None."""
+    if isinstance(keys, range):
+        return np.arange(keys.start, keys.stop, keys.step, dtype=np.int64)
+    arr = None
+    if isinstance(keys, np.ndarray):
+        arr = keys
+    elif type(keys).__module__.split(".")[0] in ("pandas", "polars", "pyarrow"):
+        try:
+            arr = keys.to_numpy()
+        except Exception:  # strings, nulls: not an integer array
+            return None
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iu":
+        return None
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ConfigError("an unsigned key exceeds the signed 64-bit range of Aerospike integer keys")
+    return arr.astype(np.int64, copy=False)
+
+
+def _as_list(keys: Any) -> list[Any]:
+    if hasattr(keys, "to_pylist"):
+        return keys.to_pylist()
+    if hasattr(keys, "to_list"):
+        return keys.to_list()
+    if isinstance(keys, np.ndarray):
+        return keys.tolist()
+    return keys if isinstance(keys, list) else list(keys)
 
 
 def _want_progress(progress: bool | None) -> bool:
@@ -153,7 +224,7 @@ def read_batch(
     if clash:
         raise ConfigError(f"column(s) {clash} exist in the schema; pass with_key='other_name'")
 
-    full_keys, user_keys = _normalize_keys(keys, namespace, set)
+    source = KeySource(keys, namespace, set)
     owns_client = client is None
     if owns_client:
         client = Client(hosts, max_in_flight=max_in_flight or 0)
@@ -161,7 +232,7 @@ def read_batch(
         pol = resolve(client.batch_policy, policy, policy_overrides)
         per_call = max_in_flight if (max_in_flight and not owns_client) else client.workers
         with gcpause.paused(client.pause_gc):
-            table = _read(client, full_keys, user_keys, schema, pol, chunk_size=chunk_size,
+            table = _read(client, source, schema, pol, chunk_size=chunk_size,
                           concurrency=max(1, min(per_call, client.workers)), on_missing=on_missing,
                           on_type_error=on_type_error, strings=strings_for(output), key_name=key_name,
                           with_meta=with_meta, progress=_want_progress(progress))
@@ -171,21 +242,28 @@ def read_batch(
     return convert(table, output, dtype_backend=dtype_backend)
 
 
-def _read(client: Client, full_keys: list[tuple], user_keys: list[Any], schema: Schema, policy: BatchPolicy, *,
+def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy, *,
           chunk_size: int, concurrency: int, on_missing: str, on_type_error: str, strings: str,
           key_name: str | None, with_meta: bool, progress: bool) -> pa.Table:
     bins = schema.bins
-    n = len(full_keys)
+    n = source.n
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     transport, limiter = client.transport, client.limiter
 
     def fetch(start: int, end: int):
+        user_keys = source.user_keys(start, end)
+        client_keys = source.client_keys(start, end, user_keys)
         with limiter.slot():
-            return transport.batch_read(full_keys[start:end], bins, policy)
+            return transport.batch_read(client_keys, bins, policy), user_keys
 
-    out_fields = _output_fields(schema, strings, key_name, user_keys, with_meta)
-    out_schema = pa.schema(out_fields)
-    batches: list[pa.RecordBatch] = []
+    fields = []
+    if key_name:
+        fields.append(pa.field(key_name, source.key_type(), nullable=False))
+    fields.extend(schema.to_arrow(strings=strings))
+    if with_meta:
+        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
+    out_schema = pa.schema(fields)
+    sinks = [sink_for(f.type, n) for f in out_schema]
     missing: list[Any] = []
     bar = _progress_bar(n, progress)
     executor = client.executor()
@@ -194,18 +272,21 @@ def _read(client: Client, full_keys: list[tuple], user_keys: list[Any], schema: 
     try:
         for s, e in it:
             pending.append((s, e, executor.submit(fetch, s, e)))
-            if len(pending) > concurrency:
+            if len(pending) >= concurrency:
                 break
         while pending:
             s, e, fut = pending.popleft()
-            chunk = fut.result()
+            chunk, user_keys = fut.result()
             nxt = next(it, None)
             if nxt is not None:
                 pending.append((*nxt, executor.submit(fetch, *nxt)))
-            batch = _decode(chunk, user_keys[s:e], s, schema, out_schema, on_missing, on_type_error,
-                            strings, key_name, with_meta, missing)
-            if batch is not None:
-                batches.append(batch)
+            arrays = _decode(chunk, source, s, e, user_keys, schema, out_schema, on_missing, on_type_error,
+                             strings, key_name, with_meta, missing)
+            del chunk  # the client's record objects die before the next chunk is decoded
+            if arrays is not None:
+                for sink, arr in zip(sinks, arrays):
+                    sink.add(arr)
+                del arrays
             if bar is not None:
                 bar.update(e - s)
     finally:
@@ -216,41 +297,19 @@ def _read(client: Client, full_keys: list[tuple], user_keys: list[Any], schema: 
     if missing:
         raise RecordNotFoundError(f"{len(missing)} of {n} records not found: {describe_keys(missing)}",
                                   code=2, keys=missing)
-    return pa.Table.from_batches(batches, schema=out_schema)
+    return pa.Table.from_arrays([sink.finish() for sink in sinks], schema=out_schema)
 
 
-def _output_fields(schema: Schema, strings: str, key_name: str | None, user_keys: list[Any],
-                   with_meta: bool) -> list[pa.Field]:
-    fields = []
-    if key_name:
-        fields.append(pa.field(key_name, _key_type(user_keys), nullable=False))
-    arrow = schema.to_arrow(strings=strings)
-    fields.extend(arrow)
-    if with_meta:
-        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
-    return fields
-
-
-def _key_type(user_keys: list[Any]) -> pa.DataType:
-    types = set(map(type, user_keys))
-    if not types or types == {int}:
-        return pa.int64()
-    if types == {str}:
-        return pa.string()
-    if types <= {bytes, bytearray}:
-        return pa.binary()
-    raise ConfigError(f"with_key needs keys of one type, got {sorted(t.__name__ for t in types)}")
-
-
-def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema: pa.Schema, on_missing: str,
-            on_type_error: str, strings: str, key_name: str | None, with_meta: bool,
-            missing: list[Any]) -> pa.RecordBatch | None:
+def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], schema: Schema,
+            out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str, key_name: str | None,
+            with_meta: bool, missing: list[Any]) -> list[pa.Array] | None:
     codes = chunk.codes
     bins = chunk.bins
-    if codes.count(0) == len(codes):
-        rows = None
-        missing_rows: frozenset[int] = frozenset()
-    else:
+    offset = start
+    all_keys = keys
+    rows: list[int] | None = None
+    missing_rows: frozenset[int] = frozenset()
+    if codes.count(0) != len(codes):
         errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2)]
         if errors:
             i, c = errors[0]
@@ -265,9 +324,7 @@ def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema:
             rows = [i for i, c in enumerate(codes) if c == 0]
             bins = [bins[i] for i in rows]  # found records only: no None left
             keys = [keys[i] for i in rows]
-            missing_rows = frozenset()
         else:
-            rows = None
             missing_rows = frozenset(lost)
     if missing:  # an earlier chunk had missing records and we will raise: skip the work
         return None
@@ -275,7 +332,7 @@ def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema:
     dicts = bins if not missing_rows else [b if b is not None else _EMPTY for b in bins]
     arrays = []
     if key_name:
-        arrays.append(pa.array(keys, type=out_schema.field(key_name).type))
+        arrays.append(source.key_array(start, end, all_keys, rows, out_schema.field(key_name).type))
     for field in schema:
         name = field.bin_name
         arrays.append(build_column([d.get(name) for d in dicts], field, ctx))
@@ -286,7 +343,7 @@ def _decode(chunk, keys: Sequence[Any], offset: int, schema: Schema, out_schema:
         found = np.asarray([b is not None for b in bins]) if missing_rows else None
         arrays.append(pa.array(gens, type=pa.uint32(), mask=None if found is None else ~found))
         arrays.append(pa.array(ttls, type=pa.int64(), mask=None if found is None else ~found))
-    return pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+    return arrays
 
 
 def _progress_bar(total: int, enabled: bool):

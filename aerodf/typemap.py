@@ -27,10 +27,16 @@ class TypeVisitor:
 
 
 class _ToArrow(TypeVisitor):
+    """``strings`` picks the layout of top-level string columns only; strings
+    nested in lists and maps stay ``string`` (what the builders produce)."""
+
     def __init__(self, strings: str = "string") -> None:
         if strings not in ("string", "large_string", "string_view"):
             raise SchemaError(f"strings must be string, large_string or string_view, not {strings!r}")
         self.strings = strings
+        self._nested = _ToArrow.__new__(_ToArrow)
+        self._nested.strings = "string"
+        self._nested._nested = self._nested
 
     def visit_int(self, t: Int):
         return getattr(pa, str(t))()
@@ -51,13 +57,13 @@ class _ToArrow(TypeVisitor):
         return pa.timestamp(t.unit, tz=t.tz)
 
     def visit_list(self, t: List):
-        return pa.list_(self.visit(t.value))
+        return pa.list_(self._nested.visit(t.value))
 
     def visit_map(self, t: Map):
-        return pa.map_(self.visit(t.key), self.visit(t.value))
+        return pa.map_(self._nested.visit(t.key), self._nested.visit(t.value))
 
     def visit_vector(self, t: Vector):
-        return pa.list_(self.visit(t.value), t.size)
+        return pa.list_(self._nested.visit(t.value), t.size)
 
 
 def to_arrow_type(t: DataType, *, strings: str = "string") -> pa.DataType:

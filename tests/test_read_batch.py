@@ -323,3 +323,17 @@ def test_policy_override_reaches_the_client(aclient, fake, dataset):
         aclient.read_batch([0, 1], {"u16": "uint16"}, namespace="test", set=set_name,
                            total_timeout=200, socket_timeout=200, max_retries=0)
     assert aclient.batch_policy.total_timeout == 1000  # the client's default is untouched
+
+
+def test_fixed_width_columns_are_one_allocation_with_aligned_chunks(aclient, dataset):
+    set_name, n = dataset
+    t = aclient.read_batch(range(n), SCHEMA, namespace="test", set=set_name, output="arrow", chunk_size=16)
+    t.validate(full=True)
+    layouts = {name: [len(c) for c in t.column(name).chunks] for name in t.column_names}
+    assert all(v == [16, 16, 16, 12] for v in layouts.values()), layouts
+    col = t.column("f64")
+    addrs = [c.buffers()[1].address for c in col.chunks]
+    assert addrs == [addrs[0] + 16 * 8 * i for i in range(4)]  # views into one buffer
+    emb = t.column("emb")
+    child_addrs = [c.values.buffers()[1].address for c in emb.chunks]
+    assert child_addrs == [child_addrs[0] + 16 * 4 * 4 * i for i in range(4)]
