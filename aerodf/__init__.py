@@ -20,12 +20,13 @@ from .errors import (
 from .inference import infer_schema
 from .policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, ReadPolicy, Replica, WritePolicy
 from .schema import Field, Schema, parse_type
+from .write import WriteError, WriteReport, write_frame
 
 __version__ = "0.1.0"
 
 __all__ = [
-    # reading
-    "read_batch", "infer_schema",
+    # reading and writing
+    "read_batch", "infer_schema", "write_frame", "WriteReport",
     # connection
     "connect", "Client",
     # schema
@@ -35,5 +36,5 @@ __all__ = [
     # errors
     "AerodfError", "ConfigError", "SchemaError", "DataError", "BinTypeError", "IntegerOverflowError",
     "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError", "TimeoutError",
-    "ClusterConnectionError",
+    "ClusterConnectionError", "WriteError",
 ]

@@ -45,8 +45,8 @@ def load(client: aerodf.Client, namespace: str, set_name: str, n: int, chunk: in
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         keys = [(namespace, set_name, i) for i in range(start, stop)]
-        codes = client.transport.batch_write(keys, make_rows(start, stop, rng), policy, batch)
-        failed = [k for k, c in zip(keys, codes) if c != 0]
+        results = client.transport.batch_write(keys, make_rows(start, stop, rng), policy, batch)
+        failed = [k for k, r in zip(keys, results) if r.code != 0]
         if failed:
             raise SystemExit(f"loading failed for {len(failed)} records, e.g. {failed[0]}")
     return time.perf_counter() - t0

@@ -98,14 +98,14 @@ class ClusterConnectionError(AerospikeServerError, ConnectionError):
 
 
 # Client-side codes (negative) that mean "no usable connection" in the C client.
-CONNECTION_CODES = frozenset({-1, -8, -10, -11})
+CONNECTION_CODES = frozenset({-7, -8, -10, -11, -14})
 
 
 def error_for_code(code: int | None, message: str, **kw: Any) -> AerospikeServerError:
     """The exception class for an Aerospike result code (server or client side)."""
     if code == 2:
         return RecordNotFoundError(message, code=code, **kw)
-    if code == 9:
+    if code in (9, -15):  # server timeout; no response before the client's timeout
         return TimeoutError_(message, code=code, **kw)
     if code in CONNECTION_CODES:
         return ClusterConnectionError(message, code=code, **kw)

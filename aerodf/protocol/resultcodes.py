@@ -49,6 +49,19 @@ QUERY_QUEUE_FULL = 211
 QUERY_TIMEOUT = 212
 QUERY_GENERIC = 213
 
+# Client-side codes (negative): never on the wire, but reported per record by
+# the clients (C client ``as_status.h``).
+CLIENT_ERROR = -1
+PARAM_ERROR = -2
+INVALID_HOST = -4
+NO_MORE_CONNECTIONS = -7
+INVALID_NODE = -8
+CONNECTION_ERROR = -10
+MAX_RETRIES_EXCEEDED = -12
+MAX_ERROR_RATE = -14
+NO_RESPONSE = -15
+BATCH_FAILED = -16
+
 NAMES: dict[int, str] = {
     v: k for k, v in globals().items() if k.isupper() and isinstance(v, int)
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 
@@ -26,6 +26,14 @@ class RecordsChunk:
     ttls: list[int]
 
 
+class WriteResult(NamedTuple):
+    """Outcome of one record of a batch write."""
+
+    code: int
+    in_doubt: bool
+    message: str
+
+
 class Transport(abc.ABC):
     """A connection to one cluster."""
 
@@ -41,8 +49,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
-                    batch: BatchPolicy) -> list[int]:
-        """Write one record per key (bins from ``rows``); per-record result codes."""
+                    batch: BatchPolicy, metas: Sequence[dict[str, int] | None] | None = None) -> list[WriteResult]:
+        """Write one record per key (bins from ``rows``, per-row ``ttl`` / ``gen`` from ``metas``)."""
 
     @abc.abstractmethod
     def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:

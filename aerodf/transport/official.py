@@ -14,7 +14,7 @@ from aerospike import exception as aex
 
 from .. import errors as E
 from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, WritePolicy
-from .base import Key, RecordsChunk, Transport
+from .base import Key, RecordsChunk, Transport, WriteResult
 
 NEVER_EXPIRES = 0xFFFFFFFF  # how the client shows a never-expiring TTL
 
@@ -84,6 +84,10 @@ def map_error(exc: Exception, *, key: Any = None, keys: Sequence[Any] | None = N
         kw.pop("code")
         return E.error_for_code(code, f"Aerospike error {code}{where}: {msg}", **kw)
     return E.AerospikeServerError(f"{type(exc).__name__}{where}: {exc}", **kw)
+
+
+def _ttl(ttl: int) -> int:
+    return {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(ttl, ttl)
 
 
 class OfficialChunk(RecordsChunk):
@@ -165,8 +169,13 @@ class OfficialTransport(Transport):
         return out[:n]
 
     def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
-                    batch: BatchPolicy) -> list[int]:
-        """Write one record per key; returns the per-record result codes."""
+                    batch: BatchPolicy, metas: Sequence[dict[str, int] | None] | None = None) -> list[WriteResult]:
+        """Write one record per key; per-record ``(code, in_doubt, message)``.
+
+        ``metas`` gives per-row ``{"ttl": seconds}`` / ``{"gen": expected}``.
+        A failure of the whole call raises (mapped), with ``in_doubt`` set when
+        the client says the writes may have applied.
+        """
         from aerospike_helpers.batch import records as br
         from aerospike_helpers.operations import operations as ops
 
@@ -174,19 +183,33 @@ class OfficialTransport(Transport):
         for k in ("total_timeout", "socket_timeout", "max_retries", "sleep_between_retries", "connect_timeout",
                   "compress", "timeout_delay"):
             wp.pop(k, None)
-        if policy.ttl:
-            wp["ttl"] = {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(policy.ttl, policy.ttl)
         write = ops.write
-        records = br.BatchRecords([
-            br.Write(k, [write(name, v) for name, v in row.items()], policy=wp)
-            for k, row in zip(_client_keys(keys), rows)
-        ])
+        ckeys = _client_keys(keys)
+        if policy.ttl:
+            wp["ttl"] = _ttl(policy.ttl)
+        if metas is None:
+            records = br.BatchRecords([
+                br.Write(k, [write(name, v) for name, v in row.items()], policy=wp)
+                for k, row in zip(ckeys, rows)
+            ])
+        else:
+            # per-row TTLs go in per-record policies (meta["ttl"] is deprecated); generations in meta
+            records = br.BatchRecords([
+                br.Write(k, [write(name, v) for name, v in row.items()],
+                         meta={"gen": m["gen"]} if m and "gen" in m else None,
+                         policy={**wp, "ttl": _ttl(m["ttl"])} if m and "ttl" in m else wp)
+                for k, row, m in zip(ckeys, rows, metas)
+            ])
         bp = base_policy(batch.replace(max_retries=policy.max_retries))
         try:
             self.client.batch_write(records, bp)
         except aex.AerospikeError as exc:
             raise map_error(exc, keys=[k[2] for k in keys]) from exc
-        return [r.result for r in records.batch_records]
+        # A whole-batch failure is reported at the batch level; rows that got no
+        # answer of their own (NO_RESPONSE / BATCH_FAILED) carry that code instead.
+        whole = records.result
+        return [WriteResult(whole if (whole and r.result in (-15, -16)) else r.result, bool(r.in_doubt), "")
+                for r in records.batch_records]
 
     def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
         meta = None
