@@ -18,6 +18,8 @@ from .errors import (
     TimeoutError_ as TimeoutError,
 )
 from .inference import infer_schema
+from .polars import explain, scan
+from .query import iter_batches, read_query
 from .policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, ReadPolicy, Replica, WritePolicy
 from .schema import Field, Schema, parse_type
 from .write import WriteError, WriteReport, write_frame
@@ -26,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # reading and writing
-    "read_batch", "infer_schema", "write_frame", "WriteReport",
+    "read_batch", "read_query", "iter_batches", "scan", "explain", "infer_schema", "write_frame", "WriteReport",
     # connection
     "connect", "Client",
     # schema

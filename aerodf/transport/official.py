@@ -86,6 +86,18 @@ def map_error(exc: Exception, *, key: Any = None, keys: Sequence[Any] | None = N
     return E.AerospikeServerError(f"{type(exc).__name__}{where}: {exc}", **kw)
 
 
+def _ranges(pids: list[int]) -> str:
+    """``0-9, 12`` for error messages."""
+    out, start = [], None
+    for i, p in enumerate(pids):
+        if start is None:
+            start = p
+        if i + 1 == len(pids) or pids[i + 1] != p + 1:
+            out.append(f"{start}-{p}" if p != start else f"{p}")
+            start = None
+    return ", ".join(out) or "none"
+
+
 def _ttl(ttl: int) -> int:
     return {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(ttl, ttl)
 
@@ -210,6 +222,84 @@ class OfficialTransport(Transport):
         whole = records.result
         return [WriteResult(whole if (whole and r.result in (-15, -16)) else r.result, bool(r.in_doubt), "")
                 for r in records.batch_records]
+
+    def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
+        """``{bin: "numeric" | "string"}`` of plain secondary indexes on the set."""
+        try:
+            raw = self.client.info_random_node("sindex-list:")
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        _, _, body = raw.partition("\t")
+        out: dict[str, str] = {}
+        for item in body.strip().split(";"):
+            kv = dict(p.split("=", 1) for p in item.split(":") if "=" in p)
+            if kv.get("ns") != namespace or kv.get("indextype", "default").lower() not in ("default", "none"):
+                continue
+            if kv.get("set") not in (set_name, "NULL", None) and set_name is not None:
+                continue
+            kind = kv.get("type", "").lower()
+            if kind in ("numeric", "integer"):
+                out[kv.get("bin", "")] = "numeric"
+            elif kind == "string":
+                out[kv.get("bin", "")] = "string"
+        return out
+
+    def query_range(self, namespace: str, set_name: str | None, bins: list[str] | None, policy: QueryPolicy, *,
+                    begin: int, count: int, server_filter: tuple | None, native_filter: Any,
+                    index: tuple | None, max_records: int | None, on_record) -> None:
+        """Stream the records of partitions ``begin .. begin+count-1`` to ``on_record(key, meta, bins)``
+        (return False to stop). After a failure the scan resumes once from the partitions'
+        resume points; a second failure raises naming the partitions left unread."""
+        from aerospike import predicates
+
+        from .official_exp import compile_filter
+
+        def make_query():
+            q = self.client.query(namespace, set_name or None)
+            if bins is not None:
+                q.select(*bins)
+            if index is not None:
+                if index[0] == "eq":
+                    q.where(predicates.equals(index[1], index[2]))
+                else:
+                    q.where(predicates.between(index[1], index[2], index[3]))
+            if max_records:
+                q.max_records = max_records
+            return q
+
+        pol = base_policy(policy)
+        pol.pop("compress", None)
+        flt = compile_filter(server_filter, native_filter)
+        if flt is not None:
+            pol["expressions"] = flt
+
+        def callback(*args):
+            rec = args[-1]
+            return on_record(rec[0], rec[1], rec[2])
+
+        q = make_query()
+        pol["partition_filter"] = {"begin": begin, "count": count}
+        attempts = 0
+        while True:
+            try:
+                q.foreach(callback, pol)
+                return
+            except aex.AerospikeError as exc:
+                attempts += 1
+                try:
+                    status = q.get_partitions_status()
+                except aex.AerospikeError:
+                    status = None
+                # {pid: (pid, init, done, digest, bval), "done": bool, "retry": bool}
+                left = sorted(pid for pid, st in (status or {}).items()
+                              if isinstance(pid, int) and not st[2]) or list(range(begin, begin + count))
+                if attempts > 1 or status is None:
+                    err = map_error(exc)
+                    err.partitions = left
+                    err.args = (f"{err.args[0]}; partitions not read: {_ranges(left)}",)
+                    raise err from exc
+                q = make_query()
+                pol["partition_filter"] = {"begin": begin, "count": count, "partition_status": status}
 
     def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
         meta = None

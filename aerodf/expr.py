@@ -1,0 +1,415 @@
+"""Predicates: a small expression tree, split into what the server can run.
+
+The tree (pyiceberg-style frozen nodes) comes from a polars expression
+(:mod:`aerodf.polars_expr` reads polars' serialized form) and is compiled per
+schema into a *server filter*, a neutral nested-tuple form of an Aerospike
+filter expression (``("ge", ("bin", "int", "age"), ("lit", 21))``) that each
+transport lowers to its client library's own form, plus an optional
+secondary-index filter. The full predicate is always applied again to every
+batch on the client, so pushing is an optimisation that may be partial, never
+a change of results. What is pushed:
+
+- comparisons of a column with a literal or another column of the same type;
+- ``is_in`` (as an OR of equalities), ``is_between``, ``is_null`` / ``is_not_null``;
+- and / or / not; string starts_with / ends_with / contains (literal) as regexes;
+- ``+ - *`` on int64 / float64 columns, ``/`` on float64; list / map length.
+
+Aerospike evaluates filters three-valued: a missing bin makes a comparison
+*unknown* and unknown drops the record. polars drops null rows too, so a
+conjunct at top level means the same on both sides. Under OR and NOT the two
+could part ways, so there every comparison is guarded by the bin's type,
+``cond(bin_type(x) == T, cmp, false)``: no unknown can arise, and the server
+then keeps a superset of the rows polars keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .schema import Bool, Bytes, DataType, Float, Int, List, Map, Schema, String, Timestamp
+
+# ----------------------------------------------------------------------------- the tree
+
+
+class Expr:
+    """A predicate node."""
+
+    def __and__(self, other: "Expr") -> "Expr":
+        return and_(self, other)
+
+    def __or__(self, other: "Expr") -> "Expr":
+        return or_(self, other)
+
+    def __invert__(self) -> "Expr":
+        return Not(self)
+
+
+@dataclass(frozen=True)
+class Col(Expr):
+    name: str
+
+
+@dataclass(frozen=True)
+class Lit(Expr):
+    value: Any
+
+
+@dataclass(frozen=True)
+class Cmp(Expr):
+    op: str  # eq ne gt ge lt le
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class And(Expr):
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Or(Expr):
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Not(Expr):
+    child: Expr
+
+
+@dataclass(frozen=True)
+class IsNull(Expr):
+    child: Expr
+
+
+@dataclass(frozen=True)
+class IsIn(Expr):
+    child: Expr
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Between(Expr):
+    child: Expr
+    lo: Any
+    hi: Any
+    closed: str = "both"  # both left right none
+
+
+@dataclass(frozen=True)
+class StrMatch(Expr):
+    child: Expr
+    kind: str  # starts ends contains
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Arith(Expr):
+    op: str  # add sub mul div
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Length(Expr):
+    child: Expr
+
+
+@dataclass(frozen=True)
+class Opaque(Expr):
+    """Something aerodf does not push (kept client-side); ``what`` says what."""
+
+    what: str
+
+
+def and_(*parts: Expr) -> Expr:
+    flat: list[Expr] = []
+    for p in parts:
+        flat.extend(p.parts if isinstance(p, And) else (p,))
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def or_(*parts: Expr) -> Expr:
+    flat: list[Expr] = []
+    for p in parts:
+        flat.extend(p.parts if isinstance(p, Or) else (p,))
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+def conjuncts(e: Expr) -> list[Expr]:
+    return list(e.parts) if isinstance(e, And) else [e]
+
+
+def columns(e: Expr) -> set[str]:
+    """Every column name the predicate reads."""
+    if isinstance(e, Col):
+        return {e.name}
+    out: set[str] = set()
+    for v in vars(e).values():
+        if isinstance(v, Expr):
+            out |= columns(v)
+        elif isinstance(v, tuple):
+            for x in v:
+                if isinstance(x, Expr):
+                    out |= columns(x)
+    return out
+
+
+# ----------------------------------------------------------------------------- translation
+
+_BIN_TYPE = {Int: "int", Timestamp: "int", Float: "float", String: "str", Bool: "bool", Bytes: "blob",
+             List: "list", Map: "map"}
+# particle types, for the type guards under OR / NOT
+_PARTICLE = {"int": 1, "float": 2, "str": 3, "blob": 4, "bool": 17, "map": 19, "list": 20}
+
+
+class NotPushable(Exception):
+    pass
+
+
+@dataclass
+class Plan:
+    """The result of splitting a predicate for one schema."""
+
+    server: tuple | None = None  # neutral server filter, or None
+    index: tuple | None = None  # ("eq", bin, value) or ("range", bin, lo, hi) for a secondary index
+    pushed: list[Expr] = field(default_factory=list)
+    kept: list[Expr] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = []
+        if self.index:
+            lines.append(f"index filter: {self.index}")
+        lines.append("pushed to the server: " + (", ".join(map(_show, self.pushed)) or "nothing"))
+        lines.append("client-side only: " + (", ".join(map(_show, self.kept)) or "nothing"))
+        lines.append("(the whole predicate is re-applied to every batch)")
+        return "\n".join(lines)
+
+
+def _show(e: Expr) -> str:
+    if isinstance(e, Col):
+        return e.name
+    if isinstance(e, Lit):
+        return repr(e.value)
+    if isinstance(e, Cmp):
+        sym = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}[e.op]
+        return f"({_show(e.left)} {sym} {_show(e.right)})"
+    if isinstance(e, (And, Or)):
+        j = " & " if isinstance(e, And) else " | "
+        return "(" + j.join(map(_show, e.parts)) + ")"
+    if isinstance(e, Not):
+        return f"~{_show(e.child)}"
+    if isinstance(e, IsNull):
+        return f"{_show(e.child)}.is_null()"
+    if isinstance(e, IsIn):
+        return f"{_show(e.child)}.is_in({list(e.values)!r})"
+    if isinstance(e, Between):
+        return f"{_show(e.child)}.is_between({e.lo!r}, {e.hi!r}, {e.closed!r})"
+    if isinstance(e, StrMatch):
+        return f"{_show(e.child)}.str.{e.kind}({e.pattern!r})"
+    if isinstance(e, Arith):
+        return f"({_show(e.left)} {dict(add='+', sub='-', mul='*', div='/')[e.op]} {_show(e.right)})"
+    if isinstance(e, Length):
+        return f"{_show(e.child)}.len()"
+    if isinstance(e, Opaque):
+        return f"<{e.what}>"
+    return repr(e)
+
+
+def plan(predicate: Expr | None, schema: Schema, *, indexes: dict[str, str] | None = None) -> Plan:
+    """Split ``predicate`` into a server filter (and index filter) and the rest.
+
+    ``indexes`` maps bin name -> ``"numeric"`` / ``"string"`` for the set's
+    secondary indexes; one fitting conjunct becomes the query's index filter.
+    """
+    out = Plan()
+    if predicate is None:
+        return out
+    server_parts = []
+    for c in conjuncts(predicate):
+        if out.index is None and indexes:
+            idx = _index_filter(c, schema, indexes)
+            if idx is not None:
+                out.index = idx
+                out.pushed.append(c)
+                continue
+        try:
+            server_parts.append(_Translator(schema).visit(c, guarded=False))
+            out.pushed.append(c)
+        except NotPushable:
+            out.kept.append(c)
+    if server_parts:
+        out.server = server_parts[0] if len(server_parts) == 1 else ("and", *server_parts)
+    return out
+
+
+def _index_filter(c: Expr, schema: Schema, indexes: dict[str, str]) -> tuple | None:
+    col_lits = None
+    if isinstance(c, Cmp) and c.op == "eq" and isinstance(c.left, Col) and isinstance(c.right, Lit):
+        col_lits = (c.left.name, "eq", c.right.value)
+    elif isinstance(c, Between) and isinstance(c.child, Col) and c.closed == "both":
+        col_lits = (c.child.name, "range", (c.lo, c.hi))
+    if col_lits is None or col_lits[0] not in schema:
+        return None
+    f = schema[col_lits[0]]
+    kind = indexes.get(f.bin_name)
+    if kind == "numeric" and isinstance(f.type, Int):
+        if col_lits[1] == "eq" and type(col_lits[2]) is int:
+            return ("range", f.bin_name, col_lits[2], col_lits[2])
+        if col_lits[1] == "range" and all(type(v) is int for v in col_lits[2]):
+            return ("range", f.bin_name, *col_lits[2])
+    if kind == "string" and isinstance(f.type, String) and col_lits[1] == "eq" and isinstance(col_lits[2], str):
+        return ("eq", f.bin_name, col_lits[2])
+    return None
+
+
+def _posix_escape(s: str) -> str:
+    return "".join("\\" + ch if ch in ".[]()*+?{}|^$\\" else ch for ch in s)
+
+
+class _Translator:
+    """Expr -> neutral server filter; raises NotPushable for anything it cannot mean exactly."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+
+    def visit(self, e: Expr, *, guarded: bool) -> tuple:
+        m = getattr(self, "visit_" + type(e).__name__.lower(), None)
+        if m is None:
+            raise NotPushable(type(e).__name__)
+        return m(e, guarded)
+
+    # -- values: (neutral exp, value type name, bins read)
+    def value(self, e: Expr) -> tuple[tuple, str, frozenset[str]]:
+        if isinstance(e, Col):
+            if e.name not in self.schema:
+                raise NotPushable(f"unknown column {e.name}")
+            f = self.schema[e.name]
+            t = f.type
+            if isinstance(t, Float) and t.bits == 32:
+                raise NotPushable("float32 columns are rounded client-side")
+            bt = _BIN_TYPE.get(type(t))
+            if bt is None:
+                raise NotPushable(f"{t} columns")
+            return ("bin", bt, f.bin_name), bt, frozenset({f.bin_name})
+        if isinstance(e, Arith):
+            (a, ta, ba), (b, tb, bb) = self.value(e.left), self.value(e.right)
+            if ta != tb or ta not in ("int", "float"):
+                raise NotPushable("arithmetic needs two int64 or two float64 values")
+            if e.op == "div" and ta != "float":
+                raise NotPushable("polars '/' divides as floats")
+            for side in (e.left, e.right):
+                if isinstance(side, Col) and self.schema[side.name].type not in (Int(64), Float(64)):
+                    raise NotPushable("arithmetic overflows differently below 64 bits")
+            return (e.op, a, b), ta, ba | bb
+        if isinstance(e, Length):
+            inner, t, bins = self.value(e.child)
+            if t not in ("list", "map"):
+                raise NotPushable("length of a non-list")
+            return (f"{t}_size", inner), "int", bins
+        if isinstance(e, Lit):
+            v = e.value
+            if v is None:
+                raise NotPushable("null literal")
+            if isinstance(v, bool):
+                return ("lit", v), "bool", frozenset()
+            if isinstance(v, int):
+                return ("lit", v), "int", frozenset()
+            if isinstance(v, float):
+                return ("lit", v), "float", frozenset()
+            if isinstance(v, str):
+                return ("lit", v), "str", frozenset()
+            if isinstance(v, bytes):
+                return ("lit", v), "blob", frozenset()
+            raise NotPushable(f"literal of type {type(v).__name__}")
+        raise NotPushable(type(e).__name__)
+
+    def _literal_for(self, col: Expr, v: Any) -> Lit:
+        """A literal converted to the column's storage (timestamps -> integers)."""
+        from .polars_expr import TimeValue
+
+        if isinstance(col, Col) and col.name in self.schema:
+            t = self.schema[col.name].type
+            if isinstance(t, Timestamp) and isinstance(v, dt.datetime):
+                return Lit(_to_epoch(v, t))
+            if isinstance(t, Timestamp) and isinstance(v, TimeValue):
+                return Lit(v.to_unit(t.unit))
+            if isinstance(t, Float) and type(v) is int:
+                return Lit(float(v))
+        return Lit(v)
+
+    def _guard(self, exp: tuple, bins: frozenset[str], types: dict[str, str], guarded: bool) -> tuple:
+        if not guarded or not bins:
+            return exp
+        checks = [("eq", ("bin_type", b), ("lit", _PARTICLE[types[b]])) for b in sorted(bins)]
+        cond = checks[0] if len(checks) == 1 else ("and", *checks)
+        return ("cond", cond, exp, ("lit", False))
+
+    def visit_cmp(self, e: Cmp, guarded: bool) -> tuple:
+        left, right = e.left, e.right
+        if isinstance(right, Lit):
+            right = self._literal_for(left, right.value)
+        if isinstance(left, Lit):
+            left = self._literal_for(right, left.value)
+        (a, ta, ba), (b, tb, bb) = self.value(left), self.value(right)
+        if ta != tb:
+            raise NotPushable(f"comparing {ta} with {tb}")
+        if ta in ("bool", "blob", "list", "map") and e.op not in ("eq", "ne"):
+            raise NotPushable(f"ordering {ta} values")
+        types = {x[2]: x[1] for x in (a, b) if x[0] == "bin"}
+        types.update(self._nested_types(a) | self._nested_types(b))
+        return self._guard((e.op, a, b), ba | bb, types, guarded)
+
+    def _nested_types(self, exp: tuple) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if exp and exp[0] == "bin":
+            out[exp[2]] = exp[1]
+        for x in exp[1:]:
+            if isinstance(x, tuple):
+                out.update(self._nested_types(x))
+        return out
+
+    def visit_col(self, e: Col, guarded: bool) -> tuple:
+        return self.visit_cmp(Cmp("eq", e, Lit(True)), guarded)  # a bool column used as a predicate
+
+    def visit_and(self, e: And, guarded: bool) -> tuple:
+        return ("and", *(self.visit(p, guarded=guarded) for p in e.parts))
+
+    def visit_or(self, e: Or, guarded: bool) -> tuple:
+        return ("or", *(self.visit(p, guarded=True) for p in e.parts))
+
+    def visit_not(self, e: Not, guarded: bool) -> tuple:
+        return ("not", self.visit(e.child, guarded=True))
+
+    def visit_isnull(self, e: IsNull, guarded: bool) -> tuple:
+        if not isinstance(e.child, Col) or e.child.name not in self.schema:
+            raise NotPushable("is_null of an expression")
+        return ("eq", ("bin_type", self.schema[e.child.name].bin_name), ("lit", 0))
+
+    def visit_isin(self, e: IsIn, guarded: bool) -> tuple:
+        values = [v for v in e.values if v is not None]
+        if not values or len(values) > 256:
+            raise NotPushable("is_in with no or too many values")
+        return self.visit(or_(*(Cmp("eq", e.child, Lit(v)) for v in values)), guarded=guarded)
+
+    def visit_between(self, e: Between, guarded: bool) -> tuple:
+        lo_op = "ge" if e.closed in ("both", "left") else "gt"
+        hi_op = "le" if e.closed in ("both", "right") else "lt"
+        return self.visit(And((Cmp(lo_op, e.child, Lit(e.lo)), Cmp(hi_op, e.child, Lit(e.hi)))), guarded=guarded)
+
+    def visit_strmatch(self, e: StrMatch, guarded: bool) -> tuple:
+        a, t, bins = self.value(e.child)
+        if t != "str":
+            raise NotPushable("string match on a non-string")
+        p = _posix_escape(e.pattern)
+        rx = {"starts": "^" + p, "ends": p + "$", "contains": p}[e.kind]
+        return self._guard(("regex", rx, 0, a), bins, {b: "str" for b in bins}, guarded)
+
+
+def _to_epoch(v: dt.datetime, t: Timestamp) -> int:
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=dt.timezone.utc)
+    delta = v - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return {"s": us // 1_000_000, "ms": us // 1000, "us": us, "ns": us * 1000}[t.unit]

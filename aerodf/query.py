@@ -1,0 +1,370 @@
+"""Queries and scans: predicate -> server filter + partition ranges -> streamed batches.
+
+The 4096 partitions are split into contiguous ranges that run concurrently
+(never more than the client's ``max_in_flight`` at once), each streaming its
+records into Arrow record batches of ``batch_size`` rows through a bounded
+queue, so a whole-set scan runs in memory bounded by ``batch_size`` x the
+concurrency, not by the set. Whatever part of ``where`` the server can run is
+pushed (:mod:`aerodf.expr`); the full predicate is re-applied to every batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from . import gcpause
+from .arrow import ChunkContext, build_column
+from .client import Client
+from .errors import ConfigError
+from .expr import Expr, Plan, columns as expr_columns, plan as make_plan
+from .output import check_output, convert, strings_for
+from .policy import QueryPolicy, resolve
+from .protocol.constants import N_PARTITIONS
+from .schema import Schema
+
+_DONE = object()
+
+
+def _where(where: Any) -> tuple[Expr | None, Any, Any]:
+    """``(aerodf tree, polars expression to re-apply, native server expression)``."""
+    if where is None:
+        return None, None, None
+    mod = type(where).__module__.split(".")[0]
+    if mod == "polars":
+        from .polars_expr import from_polars
+
+        return from_polars(where), where, None
+    if isinstance(where, Expr):
+        raise ConfigError("pass where= as a polars expression (aerodf trees are internal)")
+    # an aerospike_helpers expression (or its compiled list): the server decides, nothing to re-apply
+    return None, None, where
+
+
+def _partition_ranges(partitions: Any, pieces: int) -> list[tuple[int, int]]:
+    if partitions is None:
+        begin, count = 0, N_PARTITIONS
+    elif isinstance(partitions, range) and partitions.step == 1:
+        begin, count = partitions.start, len(partitions)
+    elif isinstance(partitions, tuple) and len(partitions) == 2:
+        begin, count = partitions
+    else:
+        raise ConfigError("partitions must be None, range(begin, end) or (begin, count)")
+    if not (0 <= begin and count > 0 and begin + count <= N_PARTITIONS):
+        raise ConfigError(f"partitions {begin}..{begin + count - 1} outside 0..4095")
+    pieces = max(1, min(pieces, count))
+    step, extra = divmod(count, pieces)
+    out, start = [], begin
+    for i in range(pieces):
+        size = step + (1 if i < extra else 0)
+        out.append((start, size))
+        start += size
+    return out
+
+
+class _Sink:
+    """Collects one range's records and emits record batches into the shared queue."""
+
+    def __init__(self, out: "queue.Queue", stop: threading.Event, schema: Schema, out_schema: pa.Schema,
+                 batch_size: int, key_name: str | None, with_meta: bool, strings: str, on_type_error: str,
+                 counter: "_Counter") -> None:
+        self.out, self.stop, self.schema, self.out_schema = out, stop, schema, out_schema
+        self.batch_size, self.key_name, self.with_meta = batch_size, key_name, with_meta
+        self.strings, self.on_type_error, self.counter = strings, on_type_error, counter
+        self.keys: list[Any] = []
+        self.bins: list[dict] = []
+        self.metas: list[dict] = []
+
+    def __call__(self, key, meta, bins) -> bool:
+        if self.stop.is_set():
+            return False
+        self.keys.append(key[2])
+        self.bins.append(bins if bins is not None else {})
+        if self.with_meta:
+            self.metas.append(meta)
+        if len(self.bins) >= self.batch_size:
+            self.flush()
+        return not self.stop.is_set()
+
+    def flush(self) -> None:
+        if not self.bins:
+            return
+        keys, bins, metas = self.keys, self.bins, self.metas
+        self.keys, self.bins, self.metas = [], [], []
+        ctx = ChunkContext(keys, self.counter.take(len(bins)), self.on_type_error, self.strings)
+        arrays = []
+        if self.key_name:
+            arrays.append(pa.array(keys, type=self.out_schema.field(self.key_name).type))
+        for f in self.schema:
+            name = f.bin_name
+            arrays.append(build_column([b.get(name) for b in bins], f, ctx))
+        if self.with_meta:
+            arrays.append(pa.array([m["gen"] for m in metas], type=pa.uint32()))
+            arrays.append(pa.array([-1 if m["ttl"] in (0xFFFFFFFF, -1) else m["ttl"] for m in metas], type=pa.int64()))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.out_schema)
+        while not self.stop.is_set():
+            try:
+                self.out.put(batch, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def take(self, k: int) -> int:
+        with self._lock:
+            start = self._n
+            self._n += k
+            return start
+
+
+def iter_batches(
+    namespace: str,
+    set: str | None,
+    schema: Any,
+    *,
+    where: Any = None,
+    columns: list[str] | None = None,
+    client: Client | None = None,
+    hosts: Any = None,
+    max_records: int | None = None,
+    partitions: Any = None,
+    max_in_flight: int | None = None,
+    batch_size: int = 10_000,
+    with_key: bool | str = False,
+    key_type: str = "int64",
+    with_meta: bool = False,
+    on_type_error: str = "raise",
+    strings: str = "string",
+    policy: QueryPolicy | None = None,
+    _plan_out: list | None = None,
+    **policy_overrides: Any,
+) -> Iterator[pa.RecordBatch]:
+    """Stream a set (or the part matching ``where``) as Arrow record batches.
+
+    Parameters
+    ----------
+    namespace, set
+        What to scan (``set=None``: the whole namespace).
+    schema
+        The columns to read (any :class:`~aerodf.Schema` spelling).
+    where
+        A polars expression (``pl.col("age") > 30``): the part the server can
+        evaluate is pushed as a filter expression (and, with a fitting
+        secondary index, an index filter); the whole predicate is re-applied to
+        every batch. An ``aerospike_helpers`` expression is passed to the
+        server as is.
+    columns
+        Only these columns (default: all of the schema); bins the predicate
+        needs are read too but not returned.
+    max_records
+        Stop after this many records (rows matching ``where``).
+    partitions
+        ``range(begin, end)`` or ``(begin, count)`` of the 4096 partitions.
+    max_in_flight
+        Partition ranges read at once (default: the client's bound, else 4).
+    batch_size
+        Rows per record batch.
+    with_key, key_type, with_meta
+        Add the stored user key as a column of ``key_type`` (``"int64"``,
+        ``"string"`` or ``"bytes"``; null where the record was written without
+        ``send_key``) / ``generation`` and ``ttl`` columns.
+    policy, **policy_overrides
+        A :class:`~aerodf.QueryPolicy` or overrides of the client's.
+    """
+    schema = schema if isinstance(schema, Schema) else Schema(schema)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError("batch_size must be a positive integer")
+    tree, residual, native = _where(where)
+    out_cols = list(columns) if columns is not None else schema.names
+    unknown = [c for c in out_cols if c not in schema and c not in ("key", "generation", "ttl")]
+    if unknown:
+        raise ConfigError(f"column(s) {unknown} are not in the schema")
+    needed = [n for n in schema.names if n in out_cols or (tree is not None and n in expr_columns(tree))]
+    read_schema = schema.select(needed)
+    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+
+    owns = client is None
+    if owns:
+        client = Client(hosts, max_in_flight=max_in_flight or 0)
+    try:
+        pol = resolve(client.query_policy, policy, policy_overrides)
+        indexes = client.transport.sindexes(namespace, set) if tree is not None else {}
+        p = make_plan(tree, read_schema, indexes=indexes)
+        if _plan_out is not None:
+            _plan_out.append(p)
+        yield from _stream(client, namespace, set, read_schema, out_cols, p, residual, native, pol,
+                           max_records=max_records, partitions=partitions,
+                           concurrency=max_in_flight or client.limiter.max_in_flight or 4,
+                           batch_size=batch_size, key_name=key_name, key_type=_key_type(key_type),
+                           with_meta=with_meta, on_type_error=on_type_error, strings=strings)
+    finally:
+        if owns:
+            client.close()
+
+
+def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema, out_cols: list[str], p: Plan,
+            residual: Any, native: Any, policy: QueryPolicy, *, max_records: int | None, partitions: Any,
+            concurrency: int, batch_size: int, key_name: str | None, key_type: pa.DataType, with_meta: bool,
+            on_type_error: str, strings: str) -> Iterator[pa.RecordBatch]:
+    fields = []
+    if key_name:
+        fields.append(pa.field(key_name, key_type))
+    fields.extend(schema.to_arrow(strings=strings))
+    if with_meta:
+        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
+    out_schema = pa.schema(fields)
+    ranges = _partition_ranges(partitions, concurrency * 4)
+    out: queue.Queue = queue.Queue(maxsize=max(2, concurrency * 2))
+    stop = threading.Event()
+    counter = _Counter()
+    transport, limiter = client.transport, client.limiter
+    # Aerospike's max_records caps what the server sends. With a client-side residual some
+    # of those records may still be dropped (the server filter can be a superset), so the
+    # cap is pushed only when every record the server sends is a row; otherwise the
+    # stream stops client-side once it has max_records rows.
+    server_cap = max_records if residual is None else None
+    bins = schema.bins
+
+    def run(begin: int, count: int) -> None:
+        sink = _Sink(out, stop, schema, out_schema, batch_size, key_name, with_meta, strings, on_type_error, counter)
+        try:
+            with limiter.slot():
+                if stop.is_set():
+                    return
+                transport.query_range(namespace, set_name, bins, policy, begin=begin, count=count,
+                                      server_filter=p.server, native_filter=native, index=p.index,
+                                      max_records=server_cap, on_record=sink)
+            sink.flush()
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            _put(out, stop, exc)
+        finally:
+            _put(out, stop, _DONE)
+
+    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="aerodf-scan")
+    for b, c in ranges:
+        pool.submit(run, b, c)
+    finished = 0
+    emitted = 0
+    try:
+        with gcpause.paused(client.pause_gc):
+            while finished < len(ranges):
+                item = out.get()
+                if item is _DONE:
+                    finished += 1
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                batch = item
+                if residual is not None:
+                    batch = _apply(batch, residual)
+                if list(batch.schema.names) != _out_names(out_cols, key_name, with_meta):
+                    batch = batch.select(_out_names(out_cols, key_name, with_meta))
+                if max_records is not None and emitted + batch.num_rows >= max_records:
+                    batch = batch.slice(0, max_records - emitted)
+                    if batch.num_rows:
+                        yield batch
+                    return
+                emitted += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+    finally:
+        stop.set()
+        while True:  # unblock producers waiting on a full queue
+            try:
+                out.get_nowait()
+            except queue.Empty:
+                break
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _key_type(name: str) -> pa.DataType:
+    types = {"int64": pa.int64(), "string": pa.string(), "bytes": pa.binary()}
+    if name not in types:
+        raise ConfigError(f"key_type must be one of {sorted(types)}, not {name!r}")
+    return types[name]
+
+
+def _put(out: "queue.Queue", stop: threading.Event, item: Any) -> None:
+    while True:
+        try:
+            out.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if stop.is_set():
+                return
+
+
+def _out_names(out_cols: list[str], key_name: str | None, with_meta: bool) -> list[str]:
+    names = ([key_name] if key_name else []) + [c for c in out_cols if c not in ("key", "generation", "ttl")]
+    return names + (["generation", "ttl"] if with_meta else [])
+
+
+def _apply(batch: pa.RecordBatch, predicate: Any) -> pa.RecordBatch:
+    import polars as pl
+
+    df = pl.from_arrow(batch, rechunk=False)
+    kept = df.filter(predicate).to_arrow()
+    kept = kept.cast(batch.schema) if kept.schema != batch.schema else kept
+    return kept.combine_chunks().to_batches()[0] if kept.num_rows else batch.slice(0, 0)
+
+
+def read_query(
+    namespace: str,
+    set: str | None,
+    schema: Any,
+    *,
+    where: Any = None,
+    columns: list[str] | None = None,
+    client: Client | None = None,
+    hosts: Any = None,
+    max_records: int | None = None,
+    partitions: Any = None,
+    max_in_flight: int | None = None,
+    batch_size: int = 10_000,
+    output: str = "pandas",
+    dtype_backend: str = "pyarrow",
+    with_key: bool | str = False,
+    key_type: str = "int64",
+    with_meta: bool = False,
+    progress: bool | None = None,
+    on_type_error: str = "raise",
+    policy: QueryPolicy | None = None,
+    **policy_overrides: Any,
+):
+    """Read a set (or the records matching ``where``) into a frame.
+
+    Takes the arguments of :func:`iter_batches` plus ``output`` /
+    ``dtype_backend`` as in :func:`read_batch`.
+
+    Examples
+    --------
+    >>> adults = aerodf.read_query("test", "users", schema, where=pl.col("age") >= 18,
+    ...                            hosts="127.0.0.1:3000", output="polars")  # doctest: +SKIP
+    """
+    schema = schema if isinstance(schema, Schema) else Schema(schema)
+    check_output(output, dtype_backend)
+    batches = list(iter_batches(namespace, set, schema, where=where, columns=columns, client=client, hosts=hosts,
+                                max_records=max_records, partitions=partitions, max_in_flight=max_in_flight,
+                                batch_size=batch_size, with_key=with_key, key_type=key_type, with_meta=with_meta,
+                                on_type_error=on_type_error, strings=strings_for(output), policy=policy,
+                                **policy_overrides))
+    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+    if batches:
+        table = pa.Table.from_batches(batches)
+    else:
+        cols = columns if columns is not None else schema.names
+        fields = ([pa.field(key_name, _key_type(key_type))] if key_name else [])
+        fields += list(schema.select([c for c in cols if c in schema]).to_arrow(strings=strings_for(output)))
+        if with_meta:
+            fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
+        table = pa.schema(fields).empty_table()
+    return convert(table, output, dtype_backend=dtype_backend)

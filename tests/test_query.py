@@ -1,0 +1,245 @@
+"""read_query / iter_batches / scan: correctness, pushdown, streaming, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import aerodf
+
+SCHEMA = aerodf.Schema({"i": "int64", "f": "float64", "s": "string", "b": "bool", "l": "list<int64>"})
+POLARS_SCHEMA = {"key": pl.Int64, "i": pl.Int64, "f": pl.Float64, "s": pl.String, "b": pl.Boolean,
+                 "l": pl.List(pl.Int64)}
+
+
+@pytest.fixture(scope="module")
+def qclient(aerospike_server):
+    with aerodf.connect(aerospike_server.hosts) as c:
+        yield c
+
+
+def _frame(n: int, seed: int = 0) -> pl.DataFrame:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for k in range(n):
+        rows.append({
+            "key": k,
+            "i": None if rng.random() < 0.15 else rng.randint(-50, 50),
+            "f": None if rng.random() < 0.15 else round(rng.uniform(-10, 10), 2),
+            "s": None if rng.random() < 0.15 else rng.choice(["apple", "banana", "cherry", "a.b", "date", ""]),
+            "b": None if rng.random() < 0.15 else rng.random() < 0.5,
+            "l": None if rng.random() < 0.15 else [rng.randint(0, 5) for _ in range(rng.randint(0, 4))],
+        })
+    return pl.DataFrame(rows, schema=POLARS_SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def people(qclient):
+    df = _frame(400, seed=1)
+    report = aerodf.write_frame(df, "test", "q_people", client=qclient)
+    assert report.written == len(df) - len(report.failed)
+    present = df.filter(~pl.all_horizontal(pl.col(c).is_null() for c in ["i", "f", "s", "b", "l"]))
+    return "q_people", present
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort("key")
+
+
+def test_read_query_whole_set(qclient, people):
+    set_name, expected = people
+    got = aerodf.read_query("test", set_name, SCHEMA, client=qclient, output="polars", with_key=True)
+    assert _sorted(got).equals(_sorted(expected.select(got.columns)))
+
+
+@pytest.mark.parametrize("pred", [
+    pl.col("i") > 10,
+    (pl.col("i") > 0) & (pl.col("s") == "apple"),
+    (pl.col("i") < -40) | pl.col("b"),
+    ~(pl.col("f") >= 0),
+    pl.col("s").is_in(["banana", "date"]),
+    pl.col("i").is_between(-5, 5),
+    pl.col("s").is_null(),
+    pl.col("s").str.starts_with("a."),
+    pl.col("s").str.ends_with("rry"),
+    pl.col("s").str.contains(".", literal=True),
+    pl.col("l").list.len() >= 3,
+    (pl.col("i") * 2 + 1) > 20,
+    pl.col("s").str.to_uppercase() == "APPLE",  # not pushable: client-side only
+])
+def test_where_matches_polars(qclient, people, pred):
+    set_name, expected = people
+    got = aerodf.read_query("test", set_name, SCHEMA, where=pred, client=qclient, output="polars", with_key=True)
+    assert _sorted(got).equals(_sorted(expected.filter(pred).select(got.columns)))
+
+
+@pytest.mark.fake_only
+def test_pushed_filter_means_fewer_records_on_the_wire(qclient, people, aerospike_server):
+    set_name, expected = people
+    aerospike_server.reset_stats()
+    got = aerodf.read_query("test", set_name, SCHEMA, where=pl.col("i") > 40, client=qclient, output="polars")
+    st_ = aerospike_server.stats()
+    assert got.height == expected.filter(pl.col("i") > 40).height
+    assert st_["records_sent"] == got.height < len(expected)
+
+
+def test_columns_and_projection(qclient, people):
+    set_name, expected = people
+    got = aerodf.read_query("test", set_name, SCHEMA, columns=["s"], where=pl.col("i") > 0, client=qclient,
+                            output="polars")
+    assert got.columns == ["s"]
+    assert sorted(got["s"].to_list(), key=str) == sorted(expected.filter(pl.col("i") > 0)["s"].to_list(), key=str)
+
+
+def test_iter_batches_streams_bounded_batches(qclient, people):
+    set_name, expected = people
+    batches = list(aerodf.iter_batches("test", set_name, SCHEMA, client=qclient, batch_size=32))
+    assert all(isinstance(b, pa.RecordBatch) and 0 < b.num_rows <= 32 for b in batches)
+    assert sum(b.num_rows for b in batches) == len(expected)
+
+
+def test_max_records_stops_early(qclient, people):
+    set_name, _ = people
+    got = aerodf.read_query("test", set_name, SCHEMA, client=qclient, max_records=25, output="polars")
+    assert got.height == 25
+    got = aerodf.read_query("test", set_name, SCHEMA, client=qclient, max_records=7, where=pl.col("b"),
+                            output="polars")
+    assert got.height == 7 and got["b"].all()
+
+
+def test_partitions_subset(qclient, people):
+    set_name, expected = people
+    halves = [aerodf.read_query("test", set_name, SCHEMA, client=qclient, partitions=r, output="polars",
+                                with_key=True) for r in (range(0, 2048), range(2048, 4096))]
+    assert halves[0].height > 0 and halves[1].height > 0
+    both = pl.concat(halves)
+    assert _sorted(both).equals(_sorted(expected.select(both.columns)))
+    with pytest.raises(aerodf.ConfigError):
+        aerodf.read_query("test", set_name, SCHEMA, client=qclient, partitions=range(4000, 5000))
+
+
+def test_native_expression_is_accepted(qclient, people):
+    from aerospike_helpers import expressions as exp
+
+    set_name, expected = people
+    got = aerodf.read_query("test", set_name, SCHEMA, client=qclient, where=exp.GT(exp.IntBin("i"), 45),
+                            output="polars")
+    assert sorted(got["i"].to_list()) == sorted(expected.filter(pl.col("i") > 45)["i"].to_list())
+
+
+def test_secondary_index_is_used(client, qclient, people):
+    set_name, expected = people
+    name = "q_people_i"
+    client.index_integer_create("test", set_name, "i", name)
+    try:
+        plans: list = []
+        got = aerodf.pl_free = list(aerodf.iter_batches("test", set_name, SCHEMA, client=qclient,
+                                                         where=pl.col("i").is_between(10, 20) & (pl.col("f") > 0),
+                                                         _plan_out=plans))
+        table = pa.Table.from_batches(got) if got else None
+        assert plans[0].index == ("range", "i", 10, 20)
+        exp_rows = expected.filter(pl.col("i").is_between(10, 20) & (pl.col("f") > 0)).height
+        assert (table.num_rows if table is not None else 0) == exp_rows
+    finally:
+        client.index_remove("test", name)
+
+
+def test_scan_lazyframe_filter_select_head(qclient, people):
+    set_name, expected = people
+    lf = aerodf.scan("test", set_name, SCHEMA, client=qclient, with_key=True)
+    assert lf.collect_schema() == pl.Schema({"key": pl.Int64, **{k: v for k, v in POLARS_SCHEMA.items() if k != "key"}})
+    got = lf.filter((pl.col("i") > 0) & pl.col("s").str.starts_with("b")).select("key", "s").collect()
+    exp = expected.filter((pl.col("i") > 0) & pl.col("s").str.starts_with("b")).select("key", "s")
+    assert _sorted(got).equals(_sorted(exp))
+    assert lf.head(9).collect().height == 9
+    assert lf.select("i").head(3).collect().columns == ["i"]
+    # head first, then filter: at most the first 50 raw rows survive the filter
+    assert lf.head(50).filter(pl.col("b")).collect().height <= 50
+
+
+def test_explain_shows_what_is_pushed(qclient, people):
+    set_name, _ = people
+    lf = aerodf.scan("test", set_name, SCHEMA, client=qclient)
+    text = aerodf.explain(lf.filter((pl.col("i") > 3) & (pl.col("s").str.to_uppercase() == "X")).select("f"))
+    assert "pushed to the server: (i > 3)" in text
+    assert "client-side only:" in text and "to_uppercase" in text.split("client-side only:")[1] or "<" in text
+    assert "bins requested: ['i', 'f', 's']" in text
+
+
+@pytest.mark.fake_only
+def test_partition_error_names_partitions(qclient, fake, people):
+    set_name, _ = people
+    fake.add_fault("error", command="query", code=11)
+    with pytest.raises(aerodf.AerospikeServerError) as e:
+        aerodf.read_query("test", set_name, SCHEMA, client=qclient, max_retries=0, partitions=range(0, 64),
+                          max_in_flight=1)
+    assert e.value.partitions and set(e.value.partitions) <= set(range(64))
+    assert "partitions not read" in str(e.value)
+
+
+def test_scan_spreads_over_nodes(aerospike_cluster):
+    with aerodf.connect(aerospike_cluster.hosts[:1]) as c:
+        aerodf.write_frame(pl.DataFrame({"key": list(range(200)), "v": list(range(200))}), "test", "q_spread",
+                           client=c)
+        aerospike_cluster.reset_stats()
+        got = aerodf.read_query("test", "q_spread", {"v": "int64"}, client=c, output="polars")
+        assert sorted(got["v"].to_list()) == list(range(200))
+        stats = aerospike_cluster.stats()
+        assert all(stats[f"node{i}_requests"] > 0 for i in range(3))
+
+
+# ----------------------------------------------------------------------------- property test
+
+_sets = itertools.count()
+ints = st.integers(-20, 20)
+leaf = st.one_of(
+    st.builds(lambda op, v: getattr(pl.col("i"), op)(v), st.sampled_from(["__gt__", "__ge__", "__lt__", "__le__",
+                                                                           "__eq__", "__ne__"]), ints),
+    st.builds(lambda op, v: getattr(pl.col("f"), op)(v), st.sampled_from(["__gt__", "__lt__"]),
+              st.floats(-10, 10, allow_nan=False)),
+    st.builds(lambda v: pl.col("s") == v, st.sampled_from(["apple", "banana", "a.b", ""])),
+    st.builds(lambda vs: pl.col("i").is_in(vs), st.lists(ints, min_size=1, max_size=4)),
+    st.builds(lambda lo, d: pl.col("i").is_between(lo, lo + d), ints, st.integers(0, 10)),
+    st.sampled_from([pl.col("s").is_null(), pl.col("i").is_not_null(), pl.col("b"), ~pl.col("b"),
+                     pl.col("s").str.starts_with("a"), pl.col("s").str.ends_with("a"),
+                     pl.col("s").str.contains(".", literal=True), pl.col("l").list.len() > 1,
+                     pl.col("s").str.len_chars() > 4]),
+)
+predicates = st.recursive(leaf, lambda inner: st.one_of(
+    st.builds(lambda a, b: a & b, inner, inner), st.builds(lambda a, b: a | b, inner, inner),
+    st.builds(lambda a: ~a, inner)), max_leaves=4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), pred=predicates, cols=st.sampled_from([["i"], ["s", "f"], ["key", "l", "b"]]))
+def test_pushdown_equals_client_side_filter(qclient, aerospike_server, seed, pred, cols):
+    set_name = f"qprop{next(_sets)}"
+    df = _frame(40, seed)
+    report = aerodf.write_frame(df, "test", set_name, client=qclient)
+    present = df.filter(~pl.all_horizontal(pl.col(c).is_null() for c in ["i", "f", "s", "b", "l"]))
+    assert report.written == present.height
+    expected = present.filter(pred).select(["key"] + [c for c in cols if c != "key"])
+
+    if aerospike_server.is_fake:
+        aerospike_server.reset_stats()
+    lf = aerodf.scan("test", set_name, SCHEMA, client=qclient, with_key=True)
+    got = lf.filter(pred).select(["key"] + [c for c in cols if c != "key"]).collect()
+    assert _sorted(got).equals(_sorted(expected))
+    if aerospike_server.is_fake:
+        sent = aerospike_server.stats()["records_sent"]
+        from aerodf.expr import plan
+        from aerodf.polars_expr import from_polars
+
+        p = plan(from_polars(pred), SCHEMA)
+        assert expected.height <= sent <= present.height
+        if p.server is None:
+            assert sent == present.height  # nothing pushed: everything crossed the wire
+    got2 = aerodf.read_query("test", set_name, SCHEMA, where=pred, client=qclient, output="polars", with_key=True)
+    assert _sorted(got2.select(expected.columns)).equals(_sorted(expected))
