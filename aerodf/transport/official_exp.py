@@ -9,6 +9,12 @@ from aerospike_helpers import expressions as e
 
 from ..errors import ConfigError
 
+# CmpRegex is deprecated in favour of RegexCompare, which needs newer servers; the
+# classic form works on every server (shared/INTEROP.md). The client warns while
+# serializing, on our scan threads, where catch_warnings is not thread-safe: one
+# filter for exactly this message.
+warnings.filterwarnings("ignore", message="CmpRegex expression is deprecated", category=DeprecationWarning)
+
 _BINS = {"int": e.IntBin, "float": e.FloatBin, "str": e.StrBin, "bool": e.BoolBin, "blob": e.BlobBin,
          "list": e.ListBin, "map": e.MapBin}
 _CMP = {"eq": e.Eq, "ne": e.NE, "gt": e.GT, "ge": e.GE, "lt": e.LT, "le": e.LE}
@@ -36,11 +42,7 @@ def lower(node: tuple) -> Any:
     if op == "bin_type":
         return e.BinType(node[1])
     if op == "regex":
-        # CmpRegex is deprecated in favour of RegexCompare, which needs newer servers;
-        # the classic form works on every server version (shared/INTEROP.md)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return e.CmpRegex(node[2], node[1], lower(node[3]))
+        return e.CmpRegex(node[2], node[1], lower(node[3]))
     if op in _ARITH:
         return _ARITH[op](lower(node[1]), lower(node[2]))
     if op == "list_size":
