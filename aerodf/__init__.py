@@ -14,8 +14,8 @@ from .batch import read_batch
 from .client import Client, connect
 from .errors import (
     AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClusterConnectionError,
-    ConfigError, DataError, IntegerOverflowError, MissingValueError, RecordNotFoundError, SchemaError,
-    TimeoutError_ as TimeoutError,
+    ConfigError, DataError, GenerationError, IntegerOverflowError, MissingValueError, OverloadError,
+    RecordNotFoundError, RecordTooBigError, SchemaError, TimeoutError_ as TimeoutError,
 )
 from .inference import infer_schema
 from .polars import explain, scan
@@ -38,5 +38,5 @@ __all__ = [
     # errors
     "AerodfError", "ConfigError", "SchemaError", "DataError", "BinTypeError", "IntegerOverflowError",
     "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError", "TimeoutError",
-    "ClusterConnectionError", "WriteError",
+    "ClusterConnectionError", "OverloadError", "RecordTooBigError", "GenerationError", "WriteError",
 ]

@@ -179,9 +179,10 @@ def read_batch(
         ``client``: at most this many of this call's chunks at once (the
         client's own bound still applies).
     on_missing
-        A record that does not exist becomes a row of nulls (``"null"``), is
-        left out (``"drop"``), or raises :class:`~aerodf.RecordNotFoundError`
-        listing every missing key (``"raise"``).
+        A record that does not exist (or that the policy's ``filter``
+        expression rejects) becomes a row of nulls (``"null"``), is left out
+        (``"drop"``), or raises :class:`~aerodf.RecordNotFoundError` listing
+        every missing key (``"raise"``).
     on_type_error
         A bin of the wrong type or an integer too wide for its field raises
         (``"raise"``, naming key and bin) or becomes null (``"null"``).
@@ -295,7 +296,8 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
         if bar is not None:
             bar.close()
     if missing:
-        raise RecordNotFoundError(f"{len(missing)} of {n} records not found: {describe_keys(missing)}",
+        raise RecordNotFoundError(f"{len(missing)} of {n} records not found (or filtered out): "
+                                  f"{describe_keys(missing)}",
                                   code=2, keys=missing)
     return pa.Table.from_arrays([sink.finish() for sink in sinks], schema=out_schema)
 
@@ -310,13 +312,14 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
     rows: list[int] | None = None
     missing_rows: frozenset[int] = frozenset()
     if codes.count(0) != len(codes):
-        errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2)]
+        # 27: rejected by the policy's filter expression; for the caller that is a missing record
+        errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2, 27)]
         if errors:
             i, c = errors[0]
             raise error_for_code(
                 c, f"{len(errors)} record(s) failed with result {c} ({_rc.name(c)}), e.g. key {keys[i]!r} "
                 f"(row {offset + i})", key=keys[i], keys=[keys[j] for j, _ in errors])
-        lost = [i for i, c in enumerate(codes) if c == 2]
+        lost = [i for i, c in enumerate(codes) if c in (2, 27)]
         if on_missing == "raise":
             missing.extend(keys[i] for i in lost)
             return None

@@ -13,7 +13,10 @@
     └── AerospikeServerError     the cluster (or the client library) said no
         ├── RecordNotFoundError  missing records with on_missing="raise" (result 2)
         ├── TimeoutError_        (exported as aerodf.TimeoutError) client or server timeout
-        └── ClusterConnectionError  no connection, node down, connection dropped
+        ├── ClusterConnectionError  no connection, node down, connection dropped
+        ├── OverloadError        the cluster is shedding load (key busy, device overload, ...)
+        ├── RecordTooBigError    a record over the namespace's size limit (result 13)
+        └── GenerationError      a check-and-set lost to another writer (result 3)
 
 Errors from the client libraries are mapped onto this tree in
 ``aerodf/transport/`` only, with ``raise ... from exc``.
@@ -97,6 +100,20 @@ class ClusterConnectionError(AerospikeServerError, ConnectionError):
     """No usable connection: the cluster is unreachable or a node went away."""
 
 
+class OverloadError(AerospikeServerError):
+    """The cluster is shedding load: back off (key busy, device overload, queues full)."""
+
+
+class RecordTooBigError(AerospikeServerError):
+    """A record larger than the namespace allows."""
+
+
+class GenerationError(AerospikeServerError):
+    """A generation check failed: the record changed since it was read."""
+
+
+OVERLOAD_CODES = frozenset({14, 18, 32, 152, 211})
+
 # Client-side codes (negative) that mean "no usable connection" in the C client.
 CONNECTION_CODES = frozenset({-7, -8, -10, -11, -14})
 
@@ -109,6 +126,12 @@ def error_for_code(code: int | None, message: str, **kw: Any) -> AerospikeServer
         return TimeoutError_(message, code=code, **kw)
     if code in CONNECTION_CODES:
         return ClusterConnectionError(message, code=code, **kw)
+    if code in OVERLOAD_CODES:
+        return OverloadError(message, code=code, **kw)
+    if code == 13:
+        return RecordTooBigError(message, code=code, **kw)
+    if code == 3:
+        return GenerationError(message, code=code, **kw)
     return AerospikeServerError(message, code=code, **kw)
 
 

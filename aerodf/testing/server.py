@@ -80,6 +80,7 @@ class Node:
                 payload = await reader.readexactly(length)
                 if msg_type == MSG_TYPE_COMPRESSED:
                     msg_type, payload = decompress_payload(payload)
+                    cluster.compressed_requests += 1
                 if msg_type == MSG_TYPE_INFO:
                     fault = cluster.faults.match(self.index, "info", None, None) if cluster.faults.rules else None
                     if fault is not None and not await self._apply_fault(fault, writer):
@@ -192,6 +193,7 @@ class Cluster:
         self.in_flight = 0
         self.peak_in_flight = 0
         self.serve_seconds = 0.0
+        self.compressed_requests = 0
         self.handlers.records_sent = 0
         self.handlers.records_examined = 0
         for n in self.nodes:
@@ -205,6 +207,7 @@ class Cluster:
             "serve_seconds": f"{self.serve_seconds:.6f}",
             "records_sent": self.handlers.records_sent,
             "records_examined": self.handlers.records_examined,
+            "compressed_requests": self.compressed_requests,
         }
         for n in self.nodes:
             out[f"node{n.index}_requests"] = n.requests
