@@ -144,6 +144,11 @@ def _find_row(values: list, pred: Callable[[Any], bool]) -> int:
     return next(i for i, v in enumerate(values) if v is not None and pred(v))
 
 
+def _holds(container: list, bad: Any) -> bool:
+    """Whether ``container`` holds ``bad`` itself, by type too (``True == 1`` in Python)."""
+    return any(type(x) is type(bad) and x == bad for x in container)
+
+
 def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Array:
     values = _checked(values, (list, NoneType), field, ctx, str(t))
     vt = t.value
@@ -155,12 +160,12 @@ def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Arr
         try:
             _element_check(flat, vt, field, ctx, str(t))
         except BinTypeError as exc:
-            i = _find_row(values, lambda v: exc.value in v)
+            bad = exc.value
+            i = _find_row(values, lambda v: _holds(v, bad))
             if ctx.on_type_error == "null":
-                return build_list([v if v is None or exc.value not in v else None for v in values], t, field, ctx)
-            exc.key, exc.row = ctx.keys[i], ctx.row_offset + i
-            raise BinTypeError(f"{exc} ({ctx.where(i)})", key=exc.key, bin=exc.bin, row=exc.row,
-                               value=exc.value) from None
+                return build_list([v if v is None or not _holds(v, bad) else None for v in values], t, field, ctx)
+            raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin, row=ctx.row_offset + i,
+                               value=bad) from None
     if isinstance(vt, Int) and (vt.bits < 64 or not vt.signed):
         arr = pa.array(values, type=pa.list_(pa.int64()))
         inner = _narrow_int(arr.values, vt, field, ctx, path="[]")
@@ -205,9 +210,10 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
         try:
             _element_check(flat, t.value, field, ctx, str(t))
         except BinTypeError as exc:
-            i = _find_row(values, lambda v: any(type(x) is type(exc.value) and x == exc.value for x in v))
+            bad = exc.value
+            i = _find_row(values, lambda v: _holds(v, bad))
             raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin,
-                               row=ctx.row_offset + i, value=exc.value) from None
+                               row=ctx.row_offset + i, value=bad) from None
     wide = Int(64) if isinstance(t.value, Int) else t.value
     try:
         arr = pa.array(values, type=pa.list_(to_arrow_type(wide), t.size))

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import deque
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +22,7 @@ from .arrow import ChunkContext, build_column, sink_for
 from .client import Client
 from .errors import ConfigError, RecordNotFoundError, describe_keys, error_for_code
 from .output import check_output, convert, strings_for
+from .pipeline import pipelined
 from .policy import BatchPolicy, resolve
 from .schema import Schema
 
@@ -267,20 +267,8 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     sinks = [sink_for(f.type, n) for f in out_schema]
     missing: list[Any] = []
     bar = _progress_bar(n, progress)
-    executor = client.executor()
-    pending: deque = deque()
-    it = iter(bounds)
     try:
-        for s, e in it:
-            pending.append((s, e, executor.submit(fetch, s, e)))
-            if len(pending) >= concurrency:
-                break
-        while pending:
-            s, e, fut = pending.popleft()
-            chunk, user_keys = fut.result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((*nxt, executor.submit(fetch, *nxt)))
+        for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
             arrays = _decode(chunk, source, s, e, user_keys, schema, out_schema, on_missing, on_type_error,
                              strings, key_name, with_meta, missing)
             del chunk  # the client's record objects die before the next chunk is decoded
@@ -291,8 +279,6 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
             if bar is not None:
                 bar.update(e - s)
     finally:
-        for _, _, fut in pending:
-            fut.cancel()
         if bar is not None:
             bar.close()
     if missing:

@@ -28,7 +28,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from .schema import Bool, Bytes, DataType, Float, Int, List, Map, Schema, String, Timestamp
+from .schema import Bool, Bytes, Float, Int, List, Map, Schema, String, Timestamp
 
 # ----------------------------------------------------------------------------- the tree
 

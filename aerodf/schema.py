@@ -23,6 +23,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import SchemaError
 
+if typing.TYPE_CHECKING:  # pragma: no cover
+    from .typemap import TypeVisitor
+
 # ----------------------------------------------------------------------------- types
 
 

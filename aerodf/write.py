@@ -23,7 +23,7 @@ from . import gcpause
 from .batch import _want_progress
 from .client import Client
 from .errors import (
-    AerodfError, AerospikeServerError, ClusterConnectionError, ConfigError, DataError, SchemaError,
+    AerospikeServerError, ClusterConnectionError, ConfigError, DataError, SchemaError,
     TimeoutError_, describe_keys,
 )
 from .policy import Exists, GenerationCheck, WritePolicy, resolve
@@ -368,9 +368,8 @@ def _int_column(table: pa.Table, name: str) -> list[int | None]:
 def _write(client: Client, namespace: str, set_name: str, user_keys: list[Any], schema: Schema, table: pa.Table,
            metas, policy: WritePolicy, chunk_size: int, remove_nulls: bool, progress: bool,
            per_call: int | None) -> WriteReport:
-    from collections import deque
-
     from .batch import _progress_bar
+    from .pipeline import pipelined
 
     n = len(user_keys)
     report = WriteReport()
@@ -403,26 +402,13 @@ def _write(client: Client, namespace: str, set_name: str, user_keys: list[Any], 
         return results, None, empty
 
     bar = _progress_bar(n, progress)
-    executor = client.executor()
-    bounds = iter([(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)])
-    pending: deque = deque()
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     try:
-        for s, e in bounds:
-            pending.append((s, e, executor.submit(send, s, e)))
-            if len(pending) >= concurrency:
-                break
-        while pending:
-            s, e, fut = pending.popleft()
-            results, exc, empty = fut.result()
-            nxt = next(bounds, None)
-            if nxt is not None:
-                pending.append((*nxt, executor.submit(send, *nxt)))
+        for s, e, (results, exc, empty) in pipelined(client.executor(), bounds, send, concurrency):
             _account(report, user_keys, s, e, results, exc, empty)
             if bar is not None:
                 bar.update(e - s)
     finally:
-        for _, _, fut in pending:
-            fut.cancel()
         if bar is not None:
             bar.close()
     return report

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import numpy as np  # noqa: E402
 
 import aerodf  # noqa: E402
 from aerodf.demo import SCHEMA, load  # noqa: E402
-from benchmarks._common import cluster, interleaved, machine, save  # noqa: E402
+from benchmarks._common import cluster, interleaved, machine, rss_kb, save  # noqa: E402
 
 NS, SET = "test", "bench_rb"
 CHUNK = 5000
@@ -60,19 +59,18 @@ def speed(args) -> dict:
             finally:
                 gc.enable()
 
-        def hand_pandas():
+        def hand_rows():
             rows = []
             for s in range(0, len(keys), CHUNK):
                 res = raw.batch_read(keys[s : s + CHUNK], bins)
                 rows.extend(r.record[2] if r.record is not None else {} for r in res.batch_records)
-            return pd.DataFrame(rows)
+            return rows
+
+        def hand_pandas():
+            return pd.DataFrame(hand_rows())
 
         def hand_polars():
-            rows = []
-            for s in range(0, len(keys), CHUNK):
-                res = raw.batch_read(keys[s : s + CHUNK], bins)
-                rows.extend(r.record[2] if r.record is not None else {} for r in res.batch_records)
-            return pl.DataFrame(rows)
+            return pl.DataFrame(hand_rows())
 
         with aerodf.connect(srv.hosts) as client:
             kw = dict(namespace=NS, set=SET, client=client, chunk_size=CHUNK, progress=False)
@@ -94,13 +92,6 @@ def speed(args) -> dict:
             "hosts": args.hosts or "aerodf test server", "machine": machine(), "results": results}
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
 
 def memory_child(hosts: str, records: int) -> None:
     """Runs in a fresh process: peak RSS growth of one read_batch vs the frame size."""
@@ -110,7 +101,7 @@ def memory_child(hosts: str, records: int) -> None:
         ids = np.arange(records)
         aerodf.read_batch(ids[:10], SCHEMA, namespace=NS, set=SET, client=client, output="arrow")
         gc.collect()
-        before = _rss_kb()
+        before = rss_kb()
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         table = aerodf.read_batch(ids, SCHEMA, namespace=NS, set=SET, client=client, output="arrow",
                                   chunk_size=CHUNK, progress=False)

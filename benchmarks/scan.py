@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aerodf  # noqa: E402
 from aerodf.demo import SCHEMA, load  # noqa: E402
-from benchmarks._common import cluster, interleaved, machine, save  # noqa: E402
+from benchmarks._common import cluster, interleaved, machine, rss_kb, save  # noqa: E402
 
 NS = "test"
 
@@ -74,18 +74,11 @@ def speed(args) -> str:
     return table
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
 
 def memory_child(hosts: str, set_name: str) -> None:
     with aerodf.connect(hosts) as c:
         gc.collect()
-        before = _rss_kb()
+        before = rss_kb()
         rows = 0
         for batch in aerodf.iter_batches(NS, set_name, SCHEMA, client=c, batch_size=10_000):
             rows += batch.num_rows

@@ -337,3 +337,15 @@ def test_fixed_width_columns_are_one_allocation_with_aligned_chunks(aclient, dat
     emb = t.column("emb")
     child_addrs = [c.values.buffers()[1].address for c in emb.chunks]
     assert child_addrs == [child_addrs[0] + 16 * 4 * 4 * i for i in range(4)]
+
+
+def test_list_type_error_blames_the_right_row(client, aclient, set_name):
+    # True == 1 in Python: the row holding 1 must not be blamed for the row holding True
+    client.put(("test", set_name, 1), {"l": [1, 2]})
+    client.put(("test", set_name, 2), {"l": [True]})
+    with pytest.raises(aerodf.BinTypeError) as e:
+        aclient.read_batch([1, 2], {"l": "list<int64>"}, namespace="test", set=set_name)
+    assert e.value.key == 2 and e.value.row == 1
+    df = aclient.read_batch([1, 2], {"l": "list<int64>"}, namespace="test", set=set_name, on_type_error="null",
+                            output="polars")
+    assert df["l"].to_list() == [[1, 2], None]

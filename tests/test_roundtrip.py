@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
