@@ -15,7 +15,16 @@ from typing import Any, Callable, Iterable, Iterator
 
 def pipelined(executor: Executor, bounds: Iterable[tuple[int, int]], fn: Callable[[int, int], Any],
               window: int) -> Iterator[tuple[int, int, Any]]:
-    """``(start, end, fn(start, end))`` for each bound, in order; at most ``window`` in flight."""
+    """``(start, end, fn(start, end))`` for each bound, in order; at most ``window`` in flight.
+
+    A single chunk (a feature fetch of a few hundred keys) runs in the caller's
+    thread: there is nothing to overlap, and a hop through the pool costs latency.
+    """
+    bounds = list(bounds)
+    if len(bounds) == 1:
+        s, e = bounds[0]
+        yield s, e, fn(s, e)
+        return
     it = iter(bounds)
     pending: deque = deque()
     try:

@@ -170,7 +170,7 @@ def iter_batches(
     partitions
         ``range(begin, end)`` or ``(begin, count)`` of the 4096 partitions.
     max_in_flight
-        Partition ranges read at once (default: the client's bound, else 4).
+        Partition ranges read at once (default 4, never above the client's bound).
     batch_size
         Rows per record batch.
     with_key, key_type, with_meta
@@ -203,7 +203,7 @@ def iter_batches(
             _plan_out.append(p)
         yield from _stream(client, namespace, set, read_schema, out_cols, p, residual, native, pol,
                            max_records=max_records, partitions=partitions,
-                           concurrency=max_in_flight or client.limiter.max_in_flight or 4,
+                           concurrency=_concurrency(max_in_flight, client),
                            batch_size=batch_size, key_name=key_name, key_type=_key_type(key_type),
                            with_meta=with_meta, on_type_error=on_type_error, strings=strings)
     finally:
@@ -284,6 +284,14 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
             except queue.Empty:
                 break
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _concurrency(max_in_flight: int | None, client: Client) -> int:
+    """Partition ranges read at once: the caller's choice, else 4; never above the
+    client's bound (a ceiling for the whole client, not a target for each scan)."""
+    want = max_in_flight or 4
+    bound = client.limiter.max_in_flight
+    return max(1, min(want, bound) if bound else want)
 
 
 def _key_type(name: str) -> pa.DataType:

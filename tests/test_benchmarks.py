@@ -1,0 +1,32 @@
+"""The benchmark harness works end to end (--quick checks the harness, not the speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.fake_only
+@pytest.mark.timeout(300)
+def test_quick_run_writes_json_markdown_and_chart(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    payload = json.loads((tmp_path / "latest.json").read_text())
+    assert payload["quick"] is True
+    rb = payload["read_batch"]["mixed/2000"]
+    assert set(rb) >= {"bare client.batch_read", "aerodf.read_batch -> pandas", "aerodf.read_batch -> polars"}
+    assert all(r["median_s"] > 0 and r["server_s"] is not None for r in rb.values())
+    assert {"aerodf.read_query(where=age > 80)", "aerodf.read_query -> pandas"} <= set(payload["scan"])
+    assert "aerodf.write_frame (polars)" in payload["write"]
+    assert any(k.startswith("aerodf.read_batch") for k in payload["latency"])
+    md = (tmp_path / "latest.md").read_text()
+    assert "### read_batch, 2,000 keys, mixed schema" in md and "p99 ms" in md
+    png = (tmp_path / "latest.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
