@@ -142,3 +142,76 @@ def test_gc_pause_is_refcounted_and_restores_the_callers_setting():
         gc.enable()
     with gcpause.paused(False):
         assert gc.isenabled()
+
+
+def test_limiter_bounds_coroutines_and_threads_together():
+    import asyncio
+
+    lim = Limiter(4)
+    active = [0]
+    peak = [0]
+    lock = threading.Lock()
+
+    def enter():
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+
+    def leave():
+        with lock:
+            active[0] -= 1
+
+    def thread_work():
+        for _ in range(5):
+            with lim.slot():
+                enter()
+                time.sleep(0.002)
+                leave()
+
+    async def coro_work():
+        for _ in range(5):
+            async with lim.aslot():
+                enter()
+                await asyncio.sleep(0.002)
+                leave()
+
+    async def main():
+        await asyncio.gather(*(coro_work() for _ in range(50)))
+
+    threads = [threading.Thread(target=thread_work) for _ in range(10)]
+    for t in threads:
+        t.start()
+    asyncio.run(asyncio.wait_for(main(), 30))
+    for t in threads:
+        t.join(10)
+    st = lim.stats()
+    assert peak[0] <= 4 and st.peak == 4 and st.in_flight == 0 and st.waiting == 0 and st.total_waits > 0
+
+
+def test_async_queue_timeout_raises_backpressure_without_blocking_the_loop():
+    import asyncio
+
+    lim = Limiter(1, queue_timeout=0.05)
+
+    async def main():
+        await lim.acquire_async()
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        t = asyncio.create_task(ticker())
+        with pytest.raises(aerodf.BackpressureError):
+            await lim.acquire_async()
+        t.cancel()
+        lim.release()
+        async with lim.aslot():
+            pass
+        return ticks
+
+    ticks = asyncio.run(main())
+    assert ticks >= 3  # the loop kept running while the coroutine waited
+    assert lim.stats().total_rejections == 1 and lim.stats().in_flight == 0
