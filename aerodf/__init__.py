@@ -14,7 +14,7 @@ from .batch import read_batch
 from .client import Client, connect
 from .errors import (
     AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClusterConnectionError,
-    ConfigError, DataError, GenerationError, IntegerOverflowError, MissingValueError, OverloadError,
+    ConfigError, DataError, GenerationError, IncompatibleBinError, IntegerOverflowError, MissingValueError, OverloadError,
     RecordNotFoundError, RecordTooBigError, SchemaError, TimeoutError_ as TimeoutError,
 )
 from .inference import infer_schema
@@ -38,5 +38,6 @@ __all__ = [
     # errors
     "AerodfError", "ConfigError", "SchemaError", "DataError", "BinTypeError", "IntegerOverflowError",
     "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError", "TimeoutError",
-    "ClusterConnectionError", "OverloadError", "RecordTooBigError", "GenerationError", "WriteError",
+    "ClusterConnectionError", "OverloadError", "RecordTooBigError", "GenerationError",
+    "IncompatibleBinError", "WriteError",
 ]

@@ -16,6 +16,7 @@
         ├── ClusterConnectionError  no connection, node down, connection dropped
         ├── OverloadError        the cluster is shedding load (key busy, device overload, ...)
         ├── RecordTooBigError    a record over the namespace's size limit (result 13)
+        ├── IncompatibleBinError the server refused an operation on a bin of another type (12)
         └── GenerationError      a check-and-set lost to another writer (result 3)
 
 Errors from the client libraries are mapped onto this tree in
@@ -108,6 +109,10 @@ class RecordTooBigError(AerospikeServerError):
     """A record larger than the namespace allows."""
 
 
+class IncompatibleBinError(AerospikeServerError):
+    """The server refused an operation on a bin of another type (result 12)."""
+
+
 class GenerationError(AerospikeServerError):
     """A generation check failed: the record changed since it was read."""
 
@@ -132,6 +137,8 @@ def error_for_code(code: int | None, message: str, **kw: Any) -> AerospikeServer
         return RecordTooBigError(message, code=code, **kw)
     if code == 3:
         return GenerationError(message, code=code, **kw)
+    if code == 12:
+        return IncompatibleBinError(message, code=code, **kw)
     return AerospikeServerError(message, code=code, **kw)
 
 

@@ -266,7 +266,7 @@ def test_node_restart_during_a_long_scan(cluster_data):
 @pytest.mark.fake_only
 @pytest.mark.parametrize("code,cls", [(18, aerodf.OverloadError), (14, aerodf.OverloadError),
                                       (9, aerodf.TimeoutError), (13, aerodf.RecordTooBigError),
-                                      (12, aerodf.AerospikeServerError)])
+                                      (12, aerodf.IncompatibleBinError), (3, aerodf.GenerationError)])
 def test_server_codes_become_typed_errors(fake, loaded, code, cls):
     with aerodf.connect(fake.hosts) as c:
         fake.add_fault("error", command="batch", code=code, count=1)
