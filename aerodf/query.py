@@ -10,6 +10,7 @@ pushed (:mod:`aerodf.expr`); the full predicate is re-applied to every batch.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ import pyarrow as pa
 from . import gcpause
 from .arrow import ChunkContext, build_column
 from .client import Client
-from .errors import ConfigError
+from .errors import AerospikeServerError, ConfigError
 from .expr import Expr, Plan, columns as expr_columns, plan as make_plan
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
@@ -28,6 +29,7 @@ from .protocol.constants import N_PARTITIONS
 from .schema import Schema
 
 _DONE = object()
+log = logging.getLogger("aerodf")
 
 
 def _where(where: Any) -> tuple[Expr | None, Any, Any]:
@@ -197,7 +199,7 @@ def iter_batches(
         client = Client(hosts, max_in_flight=max_in_flight or 0)
     try:
         pol = resolve(client.query_policy, policy, policy_overrides)
-        indexes = client.transport.sindexes(namespace, set) if tree is not None else {}
+        indexes = _indexes(client, namespace, set) if tree is not None else {}
         p = make_plan(tree, read_schema, indexes=indexes)
         if _plan_out is not None:
             _plan_out.append(p)
@@ -284,6 +286,17 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
             except queue.Empty:
                 break
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _indexes(client: Client, namespace: str, set_name: str | None) -> dict[str, str]:
+    """The set's secondary indexes; none when they cannot be listed (an index filter
+    is an optimisation: the query itself will report a real cluster problem)."""
+    try:
+        return client.transport.sindexes(namespace, set_name)
+    except AerospikeServerError as exc:
+        log.warning("could not list secondary indexes of %s.%s (%s); querying without an index filter",
+                    namespace, set_name, exc)
+        return {}
 
 
 def _concurrency(max_in_flight: int | None, client: Client) -> int:

@@ -61,3 +61,16 @@ def test_truncate_namespace_and_default_ttl():
 def test_fixture_yields_hosts(aerospike_server):
     host, port = aerospike_server.hosts[0]
     assert info_request(host, port, "node")["node"]
+
+
+@pytest.mark.fake_only
+def test_stored_records_are_kept_out_of_gc_scans():
+    import time
+
+    with TestServer() as srv:
+        c = aerospike.client({"hosts": srv.hosts}).connect()
+        for i in range(500):
+            c.put(("test", "gc", i), {"v": i, "s": "x" * 10})
+        time.sleep(1.3)  # the server freezes its heap every second
+        assert srv.stats()["gc_frozen_objects"] > 500 * 3
+        c.close()
