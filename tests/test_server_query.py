@@ -137,3 +137,16 @@ def test_truncate_set(client, ns, loaded, set_name):
 def test_aerospike_py_query(pyclient, ns, loaded):
     recs = pyclient.query(ns, loaded).results()
     assert sorted(r.bins["i"] for r in recs) == list(range(N))
+
+
+@pytest.mark.fake_only
+def test_set_scan_examines_only_that_set(client, fake, set_name):
+    for i in range(50):
+        client.put(("test", set_name + "_big", i), {"i": i})
+    for i in range(5):
+        client.put(("test", set_name, i), {"i": i})
+    client.remove(("test", set_name, 4))
+    fake.reset_stats()
+    recs = client.query("test", set_name).results()
+    assert sorted(r[2]["i"] for r in recs) == [0, 1, 2, 3]
+    assert fake.stats()["records_examined"] == 4  # not the 50 records of the other set

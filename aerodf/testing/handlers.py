@@ -439,7 +439,7 @@ class Handlers:
         sent = 0
         done = False
         for pid, after in plan:
-            part = ns.partitions[pid]
+            part = ns.set_partition(set_name, pid) if set_name is not None else ns.partitions[pid]
             if not part:
                 continue
             for digest in sorted(part):

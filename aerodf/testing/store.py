@@ -108,48 +108,57 @@ class Namespace:
     default_ttl: int = 0
     max_record_size: int = 1024 * 1024
     partitions: list[dict[bytes, Record]] = field(default_factory=lambda: [{} for _ in range(N_PARTITIONS)])
+    # the same records indexed by set, so a set scan costs the set's size, not the namespace's
+    by_set: dict[str, list[dict[bytes, Record]]] = field(default_factory=dict)
     sindexes: dict[str, SIndex] = field(default_factory=dict)
 
+    def set_partition(self, set_name: str, pid: int) -> dict[bytes, Record]:
+        parts = self.by_set.get(set_name)
+        return parts[pid] if parts is not None else {}
+
     def get(self, digest: bytes, now: int | None = None) -> Record | None:
-        part = self.partitions[partition_id(digest)]
-        rec = part.get(digest)
+        rec = self.partitions[partition_id(digest)].get(digest)
         if rec is not None and rec.void_time and rec.void_time <= (now if now is not None else now_citrusleaf()):
-            del part[digest]  # expired: gone, as the server's nsup would make it
+            self.delete(digest)  # expired: gone, as the server's nsup would make it
             return None
         return rec
 
     def put(self, rec: Record) -> None:
-        self.partitions[partition_id(rec.digest)][rec.digest] = rec
+        pid = partition_id(rec.digest)
+        self.partitions[pid][rec.digest] = rec
+        parts = self.by_set.get(rec.set_name)
+        if parts is None:
+            parts = self.by_set[rec.set_name] = [{} for _ in range(N_PARTITIONS)]
+        parts[pid][rec.digest] = rec
 
     def delete(self, digest: bytes) -> bool:
-        return self.partitions[partition_id(digest)].pop(digest, None) is not None
+        pid = partition_id(digest)
+        rec = self.partitions[pid].pop(digest, None)
+        if rec is None:
+            return False
+        self.by_set[rec.set_name][pid].pop(digest, None)
+        return True
 
     def truncate(self, set_name: str | None, before_ns: int | None = None) -> int:
         """Delete records of a set (all sets when None) last updated before ``before_ns``."""
+        sets = list(self.by_set) if set_name is None else [set_name]
         n = 0
-        for part in self.partitions:
-            doomed = [
-                d for d, r in part.items()
-                if (set_name is None or r.set_name == set_name)
-                and (before_ns is None or r.last_update_ns <= before_ns)
-            ]
-            for d in doomed:
-                del part[d]
-            n += len(doomed)
+        for s in sets:
+            for part in self.by_set.get(s, ()):
+                doomed = [d for d, r in part.items() if before_ns is None or r.last_update_ns <= before_ns]
+                for d in doomed:
+                    self.delete(d)
+                n += len(doomed)
         return n
 
     def count(self, set_name: str | None = None) -> int:
         if set_name is None:
             return sum(len(p) for p in self.partitions)
-        return sum(1 for p in self.partitions for r in p.values() if r.set_name == set_name)
+        return sum(len(p) for p in self.by_set.get(set_name, ()))
 
     def set_names(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for p in self.partitions:
-            for r in p.values():
-                if r.set_name:
-                    out[r.set_name] = out.get(r.set_name, 0) + 1
-        return out
+        out = {s: sum(len(p) for p in parts) for s, parts in self.by_set.items() if s}
+        return {s: n for s, n in out.items() if n}
 
 
 class Store:
