@@ -266,7 +266,7 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     out_schema = pa.schema(fields)
     sinks = [sink_for(f.type, n) for f in out_schema]
     missing: list[Any] = []
-    bar = _progress_bar(n, progress)
+    bar = _progress_bar(n, progress) if n else None
     try:
         for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
             arrays = _decode(chunk, source, s, e, user_keys, schema, out_schema, on_missing, on_type_error,
@@ -335,11 +335,12 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
     return arrays
 
 
-def _progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
+def _progress_bar(total: int, enabled: bool, desc: str = "read_batch"):
+    """A tqdm bar (``total=0``: unknown total), or None when off or tqdm is missing."""
+    if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="rec", desc="read_batch")
+    return tqdm(total=total or None, unit="rec", desc=desc)

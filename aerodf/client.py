@@ -12,7 +12,6 @@ from .errors import ConfigError
 from .limiter import Limiter, LimiterStats
 from .policy import BatchPolicy, QueryPolicy, ReadPolicy, WritePolicy
 
-HostsLike = "str | Sequence[str | tuple[str, int]]"
 ENV_HOSTS = "AERODF_HOSTS"
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from . import gcpause
 from .arrow import ChunkContext, build_column
+from .batch import _progress_bar, _want_progress
 from .client import Client
 from .errors import AerospikeServerError, ConfigError
 from .expr import Expr, Plan, columns as expr_columns, plan as make_plan
@@ -79,15 +80,19 @@ class _Sink:
         self.strings, self.on_type_error, self.counter = strings, on_type_error, counter
         self.keys: list[Any] = []
         self.bins: list[dict] = []
-        self.metas: list[dict] = []
+        self.gens: list[int] = []
+        self.ttls: list[int] = []
 
-    def __call__(self, key, meta, bins) -> bool:
+    def __call__(self, user_key: Any, generation: int, ttl: int, bins: dict | None) -> bool:
+        """One record, as transports hand it: stored user key (or None), generation,
+        TTL in seconds (-1 = never expires), bins."""
         if self.stop.is_set():
             return False
-        self.keys.append(key[2])
+        self.keys.append(user_key)
         self.bins.append(bins if bins is not None else {})
         if self.with_meta:
-            self.metas.append(meta)
+            self.gens.append(generation)
+            self.ttls.append(ttl)
         if len(self.bins) >= self.batch_size:
             self.flush()
         return not self.stop.is_set()
@@ -95,8 +100,8 @@ class _Sink:
     def flush(self) -> None:
         if not self.bins:
             return
-        keys, bins, metas = self.keys, self.bins, self.metas
-        self.keys, self.bins, self.metas = [], [], []
+        keys, bins, gens, ttls = self.keys, self.bins, self.gens, self.ttls
+        self.keys, self.bins, self.gens, self.ttls = [], [], [], []
         ctx = ChunkContext(keys, self.counter.take(len(bins)), self.on_type_error, self.strings)
         arrays = []
         if self.key_name:
@@ -105,15 +110,9 @@ class _Sink:
             name = f.bin_name
             arrays.append(build_column([b.get(name) for b in bins], f, ctx))
         if self.with_meta:
-            arrays.append(pa.array([m["gen"] for m in metas], type=pa.uint32()))
-            arrays.append(pa.array([-1 if m["ttl"] in (0xFFFFFFFF, -1) else m["ttl"] for m in metas], type=pa.int64()))
-        batch = pa.RecordBatch.from_arrays(arrays, schema=self.out_schema)
-        while not self.stop.is_set():
-            try:
-                self.out.put(batch, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+            arrays.append(pa.array(gens, type=pa.uint32()))
+            arrays.append(pa.array(ttls, type=pa.int64()))
+        _put(self.out, self.stop, pa.RecordBatch.from_arrays(arrays, schema=self.out_schema))
 
 
 class _Counter:
@@ -213,17 +212,22 @@ def iter_batches(
             client.close()
 
 
+def _row_schema(schema: Schema, key_name: str | None, key_type: pa.DataType, with_meta: bool,
+                strings: str) -> pa.Schema:
+    """The Arrow schema of a scan's rows: [key], the schema's columns, [generation, ttl]."""
+    fields = [pa.field(key_name, key_type)] if key_name else []
+    fields.extend(schema.to_arrow(strings=strings))
+    if with_meta:
+        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
+    return pa.schema(fields)
+
+
 def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema, out_cols: list[str], p: Plan,
             residual: Any, native: Any, policy: QueryPolicy, *, max_records: int | None, partitions: Any,
             concurrency: int, batch_size: int, key_name: str | None, key_type: pa.DataType, with_meta: bool,
             on_type_error: str, strings: str) -> Iterator[pa.RecordBatch]:
-    fields = []
-    if key_name:
-        fields.append(pa.field(key_name, key_type))
-    fields.extend(schema.to_arrow(strings=strings))
-    if with_meta:
-        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
-    out_schema = pa.schema(fields)
+    out_schema = _row_schema(schema, key_name, key_type, with_meta, strings)
+    out_names = _out_names(out_cols, key_name, with_meta)
     ranges = _partition_ranges(partitions, concurrency * 4)
     out: queue.Queue = queue.Queue(maxsize=max(2, concurrency * 2))
     stop = threading.Event()
@@ -268,8 +272,8 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                 batch = item
                 if residual is not None:
                     batch = _apply(batch, residual)
-                if list(batch.schema.names) != _out_names(out_cols, key_name, with_meta):
-                    batch = batch.select(_out_names(out_cols, key_name, with_meta))
+                if batch.schema.names != out_names:
+                    batch = batch.select(out_names)
                 if max_records is not None and emitted + batch.num_rows >= max_records:
                     batch = batch.slice(0, max_records - emitted)
                     if batch.num_rows:
@@ -364,7 +368,8 @@ def read_query(
     """Read a set (or the records matching ``where``) into a frame.
 
     Takes the arguments of :func:`iter_batches` plus ``output`` /
-    ``dtype_backend`` as in :func:`read_batch`.
+    ``dtype_backend`` as in :func:`read_batch`, and ``progress`` (a tqdm bar of
+    rows read; default only on an interactive terminal).
 
     Examples
     --------
@@ -373,19 +378,26 @@ def read_query(
     """
     schema = schema if isinstance(schema, Schema) else Schema(schema)
     check_output(output, dtype_backend)
-    batches = list(iter_batches(namespace, set, schema, where=where, columns=columns, client=client, hosts=hosts,
-                                max_records=max_records, partitions=partitions, max_in_flight=max_in_flight,
-                                batch_size=batch_size, with_key=with_key, key_type=key_type, with_meta=with_meta,
-                                on_type_error=on_type_error, strings=strings_for(output), policy=policy,
-                                **policy_overrides))
-    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+    stream = iter_batches(namespace, set, schema, where=where, columns=columns, client=client, hosts=hosts,
+                          max_records=max_records, partitions=partitions, max_in_flight=max_in_flight,
+                          batch_size=batch_size, with_key=with_key, key_type=key_type, with_meta=with_meta,
+                          on_type_error=on_type_error, strings=strings_for(output), policy=policy,
+                          **policy_overrides)
+    bar = _progress_bar(max_records or 0, _want_progress(progress), desc="read_query")
+    batches = []
+    try:
+        for batch in stream:
+            batches.append(batch)
+            if bar is not None:
+                bar.update(batch.num_rows)
+    finally:
+        if bar is not None:
+            bar.close()
     if batches:
         table = pa.Table.from_batches(batches)
     else:
+        key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
         cols = columns if columns is not None else schema.names
-        fields = ([pa.field(key_name, _key_type(key_type))] if key_name else [])
-        fields += list(schema.select([c for c in cols if c in schema]).to_arrow(strings=strings_for(output)))
-        if with_meta:
-            fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
-        table = pa.schema(fields).empty_table()
+        table = _row_schema(schema.select([c for c in cols if c in schema]), key_name, _key_type(key_type),
+                            with_meta, strings_for(output)).empty_table()
     return convert(table, output, dtype_backend=dtype_backend)

@@ -229,10 +229,11 @@ def _rows(schema: Schema, table: pa.Table, start: int, stop: int, remove_nulls: 
     part = table.slice(start, stop - start)
     names = schema.bins
     cols = [_encoder(f, part.column(f.name)) for f in schema]
+    if not cols:
+        return [{} for _ in range(stop - start)]
     if remove_nulls:
-        return [dict(zip(names, vals)) for vals in zip(*cols)] if cols else [{} for _ in range(stop - start)]
-    return [{n: v for n, v in zip(names, vals) if v is not None} for vals in zip(*cols)] if cols else \
-        [{} for _ in range(stop - start)]
+        return [dict(zip(names, vals)) for vals in zip(*cols)]
+    return [{n: v for n, v in zip(names, vals) if v is not None} for vals in zip(*cols)]
 
 
 # ----------------------------------------------------------------------------- write_frame
@@ -401,7 +402,7 @@ def _write(client: Client, namespace: str, set_name: str, user_keys: list[Any], 
             results = [blank if i in skipped else next(it) for i in range(stop - start)]
         return results, None, empty
 
-    bar = _progress_bar(n, progress)
+    bar = _progress_bar(n, progress, desc="write_frame") if n else None
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     try:
         for s, e, (results, exc, empty) in pipelined(client.executor(), bounds, send, concurrency):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+import aerospike
+
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -243,3 +245,35 @@ def test_pushdown_equals_client_side_filter(qclient, aerospike_server, seed, pre
             assert sent == present.height  # nothing pushed: everything crossed the wire
     got2 = aerodf.read_query("test", set_name, SCHEMA, where=pred, client=qclient, output="polars", with_key=True)
     assert _sorted(got2.select(expected.columns)).equals(_sorted(expected))
+
+
+def test_scan_meta_columns_and_stored_keys(client, qclient, set_name):
+    client.put(("test", set_name, 1), {"v": 1}, policy={"key": aerospike.POLICY_KEY_SEND, "ttl": 500})
+    client.put(("test", set_name, 2), {"v": 2}, policy={"key": aerospike.POLICY_KEY_SEND, "ttl": -1})
+    client.put(("test", set_name, 2), {"v": 3}, policy={"key": aerospike.POLICY_KEY_SEND, "ttl": -2})
+    client.put(("test", set_name, 3), {"v": 4})  # no stored key
+    got = aerodf.read_query("test", set_name, {"v": "int64"}, client=qclient, output="polars", with_key=True,
+                            with_meta=True).sort("v")
+    assert got.columns == ["key", "v", "generation", "ttl"]
+    assert got["v"].to_list() == [1, 3, 4]
+    assert got["key"].to_list() == [1, 2, None]  # record 3 was written without its key
+    by_v = {r["v"]: r for r in got.to_dicts()}
+    assert 490 <= by_v[1]["ttl"] <= 500 and by_v[1]["generation"] == 1
+    assert by_v[3]["ttl"] == -1 and by_v[3]["generation"] == 2  # never expires, kept by "don't update"
+
+
+def test_empty_result_has_the_requested_columns(qclient, set_name):
+    got = aerodf.read_query("test", set_name + "_none", SCHEMA, columns=["s", "i"], client=qclient,
+                            output="arrow", with_key="id", key_type="string", with_meta=True)
+    assert got.num_rows == 0
+    assert got.schema.names == ["id", "s", "i", "generation", "ttl"]
+    assert got.schema.field("id").type == pa.string() and got.schema.field("i").type == pa.int64()
+
+
+def test_progress_bars_count_rows(qclient, people, capsys):
+    set_name, expected = people
+    aerodf.read_query("test", set_name, SCHEMA, client=qclient, progress=True)
+    err = capsys.readouterr().err
+    assert "read_query" in err and f"{len(expected)}" in err
+    aerodf.read_batch(range(10), {"i": "int64"}, namespace="test", set=set_name, client=qclient, progress=True)
+    assert "read_batch" in capsys.readouterr().err

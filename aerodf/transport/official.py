@@ -247,7 +247,8 @@ class OfficialTransport(Transport):
     def query_range(self, namespace: str, set_name: str | None, bins: list[str] | None, policy: QueryPolicy, *,
                     begin: int, count: int, server_filter: tuple | None, native_filter: Any,
                     index: tuple | None, max_records: int | None, on_record) -> None:
-        """Stream the records of partitions ``begin .. begin+count-1`` to ``on_record(key, meta, bins)``
+        """Stream the records of partitions ``begin .. begin+count-1`` to
+        ``on_record(user_key, generation, ttl, bins)`` (ttl -1 = never expires)
         (return False to stop). After a failure the scan resumes once from the partitions'
         resume points; a second failure raises naming the partitions left unread."""
         from aerospike import predicates
@@ -274,8 +275,10 @@ class OfficialTransport(Transport):
             pol["expressions"] = flt
 
         def callback(*args):
-            rec = args[-1]
-            return on_record(rec[0], rec[1], rec[2])
+            # ((ns, set, user key, digest), {"gen", "ttl"}, bins), after the partition id
+            key, meta, bins = args[-1]
+            ttl = meta["ttl"]
+            return on_record(key[2], meta["gen"], -1 if ttl == NEVER_EXPIRES else ttl, bins)
 
         q = make_query()
         pol["partition_filter"] = {"begin": begin, "count": count}
