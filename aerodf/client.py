@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ConfigError
 from .limiter import Limiter, LimiterStats
@@ -51,7 +52,10 @@ class Client:
         Seed nodes: ``"host:port[,host:port]"``, a list of such strings, or of
         ``(host, port)`` tuples.
     transport
-        ``"official"`` (the official ``aerospike`` client; default).
+        ``"official"`` (the official ``aerospike`` client; default),
+        ``"aerospike-py"`` (the Rust-core client: NumPy fast path for numeric
+        schemas, native async in :mod:`aerodf.aio`) or ``"auto"`` (aerospike-py
+        when installed). ``client.transport_name`` says which one runs.
     read_policy, batch_policy, write_policy, query_policy
         Client-wide defaults (immutable; see :mod:`aerodf.policy`). Each call
         starts from these and applies its own overrides to a copy.
@@ -137,10 +141,10 @@ class Client:
             ex.shutdown(wait=True)
         self.transport.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

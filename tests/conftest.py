@@ -42,6 +42,20 @@ def pyclient(aerospike_server):
     c.close()
 
 
+def _transports() -> list:
+    from aerodf.transport import available
+
+    have = available()
+    return [pytest.param(name, marks=() if name in have else pytest.mark.skip(reason=f"{name} not installed"))
+            for name in ("official", "aerospike-py")]
+
+
+@pytest.fixture(scope="session", params=_transports())
+def transport(request) -> str:
+    """Each transport in turn: suites using it run once per client library."""
+    return request.param
+
+
 @pytest.fixture
 def fake(aerospike_server):
     """The test server's control handle (tests using it are fake-only)."""

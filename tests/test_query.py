@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 
 import aerospike
-
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -20,8 +19,8 @@ POLARS_SCHEMA = {"key": pl.Int64, "i": pl.Int64, "f": pl.Float64, "s": pl.String
 
 
 @pytest.fixture(scope="module")
-def qclient(aerospike_server):
-    with aerodf.connect(aerospike_server.hosts) as c:
+def qclient(aerospike_server, transport):
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
         yield c
 
 
@@ -119,7 +118,7 @@ def test_max_records_stops_early(qclient, people):
 def test_partitions_subset(qclient, people):
     set_name, expected = people
     halves = [aerodf.read_query("test", set_name, SCHEMA, client=qclient, partitions=r, output="polars",
-                                with_key=True) for r in (range(0, 2048), range(2048, 4096))]
+                                with_key=True) for r in (range(2048), range(2048, 4096))]
     assert halves[0].height > 0 and halves[1].height > 0
     both = pl.concat(halves)
     assert _sorted(both).equals(_sorted(expected.select(both.columns)))
@@ -180,7 +179,7 @@ def test_partition_error_names_partitions(qclient, fake, people):
     set_name, _ = people
     fake.add_fault("error", command="query", code=11)
     with pytest.raises(aerodf.AerospikeServerError) as e:
-        aerodf.read_query("test", set_name, SCHEMA, client=qclient, max_retries=0, partitions=range(0, 64),
+        aerodf.read_query("test", set_name, SCHEMA, client=qclient, max_retries=0, partitions=range(64),
                           max_in_flight=1)
     assert e.value.partitions and set(e.value.partitions) <= set(range(64))
     assert "partitions not read" in str(e.value)

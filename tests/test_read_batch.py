@@ -43,8 +43,8 @@ def dataset(client):
 
 
 @pytest.fixture(scope="module")
-def aclient(aerospike_server):
-    with aerodf.connect(aerospike_server.hosts) as c:
+def aclient(aerospike_server, transport):
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
         yield c
 
 

@@ -16,8 +16,8 @@ import aerodf
 
 
 @pytest.fixture(scope="module")
-def wclient(aerospike_server):
-    with aerodf.connect(aerospike_server.hosts) as c:
+def wclient(aerospike_server, transport):
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
         yield c
 
 

@@ -4,26 +4,56 @@ Transports share one interface (:class:`~aerodf.transport.base.Transport`):
 
 ``official``
     The official ``aerospike`` client: the default, complete transport.
-``aerospike-py`` / ``wire``
-    Later additions (optional Rust client; aerodf's own columnar reader).
+``aerospike-py``
+    The optional Rust-core client (``pip install aerodf[aerospike-py]``):
+    native async for :mod:`aerodf.aio` and the NumPy fast path.
+``auto``
+    ``aerospike-py`` when it is installed, else ``official``.
 """
 
 from __future__ import annotations
 
 from .base import RecordsChunk, Transport
 
-TRANSPORTS = ("official",)
+TRANSPORTS = ("official", "aerospike-py", "auto")
+
+
+def available() -> list[str]:
+    """The transports whose client library is installed."""
+    import importlib.util
+
+    return [name for name, mod in (("official", "aerospike"), ("aerospike-py", "aerospike_py"))
+            if importlib.util.find_spec(mod) is not None]
+
+
+def resolve_name(name: str) -> str:
+    """A transport's canonical name (``auto`` resolved); raises ConfigError."""
+    from ..errors import ConfigError
+
+    canonical = {"official": "official", "aerospike-py": "aerospike-py", "aerospike_py": "aerospike-py",
+                 "auto": "auto"}.get(name)
+    if canonical is None:
+        raise ConfigError(f"unknown transport {name!r}; choose from {', '.join(TRANSPORTS)}")
+    have = available()
+    if canonical == "auto":
+        return "aerospike-py" if "aerospike-py" in have else "official"
+    if canonical not in have:
+        extra = "aerospike-py" if canonical == "aerospike-py" else "the default install"
+        raise ConfigError(f"transport {canonical!r} needs its client library: pip install 'aerodf[{extra}]'"
+                          if canonical == "aerospike-py" else f"transport {canonical!r} is not installed ({extra})")
+    return canonical
 
 
 def open_transport(name: str, hosts, **options) -> Transport:
-    """Connect a transport by name."""
-    if name == "official":
-        from .official import OfficialTransport
+    """Connect a transport by name (``official``, ``aerospike-py`` or ``auto``)."""
+    name = resolve_name(name)
+    if name == "aerospike-py":
+        from .aerospike_py import AerospikePyTransport
 
-        return OfficialTransport(hosts, **options)
-    from ..errors import ConfigError
+        return AerospikePyTransport(hosts, **options)
+    from .official import OfficialTransport
 
-    raise ConfigError(f"unknown transport {name!r}; available: {', '.join(TRANSPORTS)}")
+    return OfficialTransport(hosts, **options)
 
 
-__all__ = ["Transport", "RecordsChunk", "open_transport", "TRANSPORTS"]
+__all__ = ["TRANSPORTS", "RecordsChunk", "Transport", "available", "open_transport", "resolve_name"]

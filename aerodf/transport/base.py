@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 
@@ -34,10 +35,46 @@ class WriteResult(NamedTuple):
     message: str
 
 
+def parse_sindex_list(raw: str, namespace: str, set_name: str | None) -> dict[str, str]:
+    """``{bin: "numeric" | "string"}`` of the plain secondary indexes on a set,
+    from an ``sindex-list:`` info answer (with or without the echoed command)."""
+    body = raw.partition("\t")[2] if "\t" in raw else raw
+    out: dict[str, str] = {}
+    for item in body.strip().split(";"):
+        kv = dict(p.split("=", 1) for p in item.split(":") if "=" in p)
+        if kv.get("ns") != namespace or kv.get("indextype", "default").lower() not in ("default", "none"):
+            continue
+        if kv.get("set") not in (set_name, "NULL", None) and set_name is not None:
+            continue
+        kind = kv.get("type", "").lower()
+        if kind in ("numeric", "integer"):
+            out[kv.get("bin", "")] = "numeric"
+        elif kind == "string":
+            out[kv.get("bin", "")] = "string"
+    return out
+
+
+def partition_ranges(pids: list[int]) -> str:
+    """``0-9, 12`` for error messages."""
+    out, start = [], None
+    for i, p in enumerate(pids):
+        if start is None:
+            start = p
+        if i + 1 == len(pids) or pids[i + 1] != p + 1:
+            out.append(f"{start}-{p}" if p != start else f"{p}")
+            start = None
+    return ", ".join(out) or "none"
+
+
+def unread_message(message: str, partitions: list[int]) -> str:
+    return f"{message}; partitions not read: {partition_ranges(partitions)}"
+
+
 class Transport(abc.ABC):
     """A connection to one cluster."""
 
     name: str = "abstract"
+    numpy_batches: bool = False  # has batch_read_numpy (aerodf.fastpath)
 
     @abc.abstractmethod
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:

@@ -14,7 +14,7 @@ from aerospike import exception as aex
 
 from .. import errors as E
 from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, WritePolicy
-from .base import Key, RecordsChunk, Transport, WriteResult
+from .base import Key, RecordsChunk, Transport, WriteResult, parse_sindex_list, unread_message
 
 NEVER_EXPIRES = 0xFFFFFFFF  # how the client shows a never-expiring TTL
 
@@ -84,18 +84,6 @@ def map_error(exc: Exception, *, key: Any = None, keys: Sequence[Any] | None = N
         kw.pop("code")
         return E.error_for_code(code, f"Aerospike error {code}{where}: {msg}", **kw)
     return E.AerospikeServerError(f"{type(exc).__name__}{where}: {exc}", **kw)
-
-
-def _ranges(pids: list[int]) -> str:
-    """``0-9, 12`` for error messages."""
-    out, start = [], None
-    for i, p in enumerate(pids):
-        if start is None:
-            start = p
-        if i + 1 == len(pids) or pids[i + 1] != p + 1:
-            out.append(f"{start}-{p}" if p != start else f"{p}")
-            start = None
-    return ", ".join(out) or "none"
 
 
 def _ttl(ttl: int) -> int:
@@ -229,20 +217,7 @@ class OfficialTransport(Transport):
             raw = self.client.info_random_node("sindex-list:")
         except aex.AerospikeError as exc:
             raise map_error(exc) from exc
-        _, _, body = raw.partition("\t")
-        out: dict[str, str] = {}
-        for item in body.strip().split(";"):
-            kv = dict(p.split("=", 1) for p in item.split(":") if "=" in p)
-            if kv.get("ns") != namespace or kv.get("indextype", "default").lower() not in ("default", "none"):
-                continue
-            if kv.get("set") not in (set_name, "NULL", None) and set_name is not None:
-                continue
-            kind = kv.get("type", "").lower()
-            if kind in ("numeric", "integer"):
-                out[kv.get("bin", "")] = "numeric"
-            elif kind == "string":
-                out[kv.get("bin", "")] = "string"
-        return out
+        return parse_sindex_list(raw, namespace, set_name)
 
     def query_range(self, namespace: str, set_name: str | None, bins: list[str] | None, policy: QueryPolicy, *,
                     begin: int, count: int, server_filter: tuple | None, native_filter: Any,
@@ -299,7 +274,7 @@ class OfficialTransport(Transport):
                 if attempts > 1 or status is None:
                     err = map_error(exc)
                     err.partitions = left
-                    err.args = (f"{err.args[0]}; partitions not read: {_ranges(left)}",)
+                    err.args = (unread_message(err.args[0], left),)
                     raise err from exc
                 q = make_query()
                 pol["partition_filter"] = {"begin": begin, "count": count, "partition_status": status}

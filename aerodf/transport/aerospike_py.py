@@ -1,0 +1,309 @@
+"""Transport over ``aerospike-py`` (the Rust-core client), optional.
+
+It adds two things the official client lacks: a native ``AsyncClient`` (used
+by :mod:`aerodf.aio`) and ``batch_read(...).to_numpy(dtype)``, which fills a
+NumPy structured array with the GIL released (aerodf's fast path, see
+:mod:`aerodf.fastpath`). Policies and exceptions are translated here, and only
+here, like in :mod:`aerodf.transport.official`.
+
+Client options of its own are passed through ``config`` (for example
+``max_concurrent_operations``, ``max_conns_per_node``); its runtime worker
+threads are set by the ``AEROSPIKE_RUNTIME_WORKERS`` environment variable,
+which the library reads when it is first imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import aerospike_py as ap
+import numpy as np
+from aerospike_py import exception as aex
+
+from .. import errors as E
+from ..policy import (
+    BatchPolicy,
+    Exists,
+    GenerationCheck,
+    Policy,
+    QueryPolicy,
+    Replica,
+    WritePolicy,
+)
+from ..protocol.digest import compute_digest
+from .base import Key, RecordsChunk, Transport, WriteResult, parse_sindex_list
+
+log = logging.getLogger("aerodf")
+NEVER_EXPIRES = 0xFFFFFFFF
+# A dtype field no bin can match (bin names are at most 15 bytes): to_numpy with
+# it yields the result codes and metadata without converting any bin.
+CODES_ONLY = np.dtype([("__aerodf_codes_only__", "u1")])
+
+_REPLICA = {  # aerospike-py knows master, sequence and prefer-rack
+    Replica.MASTER: ap.POLICY_REPLICA_MASTER,
+    Replica.ANY: ap.POLICY_REPLICA_SEQUENCE,
+    Replica.SEQUENCE: ap.POLICY_REPLICA_SEQUENCE,
+    Replica.PREFER_RACK: ap.POLICY_REPLICA_PREFER_RACK,
+    Replica.RANDOM: ap.POLICY_REPLICA_SEQUENCE,
+}
+_EXISTS = {
+    Exists.UPSERT: ap.POLICY_EXISTS_IGNORE,
+    Exists.CREATE_ONLY: ap.POLICY_EXISTS_CREATE_ONLY,
+    Exists.UPDATE_ONLY: ap.POLICY_EXISTS_UPDATE_ONLY,
+    Exists.REPLACE: ap.POLICY_EXISTS_REPLACE,
+    Exists.REPLACE_ONLY: ap.POLICY_EXISTS_REPLACE_ONLY,
+}
+_GEN = {GenerationCheck.NONE: ap.POLICY_GEN_IGNORE, GenerationCheck.EQ: ap.POLICY_GEN_EQ,
+        GenerationCheck.GT: ap.POLICY_GEN_GT}
+
+
+def base_policy(p: Policy) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "total_timeout": p.total_timeout,
+        "socket_timeout": p.socket_timeout,
+        "max_retries": p.max_retries,
+        "sleep_between_retries": p.sleep_between_retries,
+        "replica": _REPLICA[p.replica],
+    }
+    if p.timeout_delay:
+        d["timeout_delay"] = p.timeout_delay
+    if p.filter is not None:
+        if not isinstance(p.filter, dict):
+            raise E.ConfigError("with transport='aerospike-py' a policy filter is an aerospike_py.exp expression "
+                                f"(a dict), not {type(p.filter).__name__}")
+        d["filter_expression"] = p.filter
+    return d
+
+
+def batch_policy(p: BatchPolicy) -> dict[str, Any]:
+    d = base_policy(p)
+    d.update(allow_inline=p.allow_inline, respond_all_keys=p.respond_all_keys,
+             concurrency=ap.BATCH_CONCURRENCY_PARALLEL if p.concurrent else ap.BATCH_CONCURRENCY_SEQUENTIAL)
+    return d
+
+
+def write_fields(p: WritePolicy) -> dict[str, Any]:
+    d = {"key": ap.POLICY_KEY_SEND if p.send_key else ap.POLICY_KEY_DIGEST, "exists": _EXISTS[p.exists],
+         "gen": _GEN[p.generation_check], "durable_delete": p.durable_delete}
+    if p.ttl:
+        d["ttl"] = p.ttl  # -1 never expire and -2 don't update mean the same here
+    return d
+
+
+_IN_DOUBT = re.compile(r"In Doubt: true", re.IGNORECASE)
+
+
+def map_error(exc: Exception, *, key: Any = None, keys: Sequence[Any] | None = None) -> E.AerodfError:
+    """aerodf's exception for an aerospike-py exception (by class, then result code)."""
+    code = getattr(exc, "result_code", None)
+    msg = str(exc)
+    in_doubt = bool(_IN_DOUBT.search(msg))
+    where = f" (key {key!r})" if key is not None else (f" (keys {E.describe_keys(list(keys))})" if keys else "")
+    kw = dict(key=key, keys=keys, in_doubt=in_doubt)
+    if isinstance(exc, aex.RecordNotFound):
+        return E.RecordNotFoundError(f"record not found{where}", code=2, **kw)
+    if isinstance(exc, aex.AerospikeTimeoutError) or code == 9 or "timeout" in msg.lower():
+        return E.TimeoutError_(f"timeout{where}: {msg}", code=9, **kw)
+    if isinstance(exc, aex.ClusterError):
+        return E.ClusterConnectionError(f"connection failed{where}: {msg}", code=code, **kw)
+    if isinstance(exc, aex.AerospikeError):
+        if code in (None, -1) and "connect" in msg.lower():
+            return E.ClusterConnectionError(f"connection failed{where}: {msg}", code=code, **kw)
+        return E.error_for_code(code, f"Aerospike error {code}{where}: {msg}", **kw)
+    return E.AerospikeServerError(f"{type(exc).__name__}{where}: {exc}", code=code, **kw)
+
+
+NO_RESPONSE = -15
+
+
+def answered_codes(codes: np.ndarray, gens: np.ndarray) -> np.ndarray:
+    """Result codes with the records the server never answered marked -15.
+
+    When a node rejects a whole batch (one error frame, no rows), aerospike-py
+    0.14 reports the error on the first record and result 0 with no record on
+    the others (to_numpy zero-fills them). A stored record always has a
+    generation of at least 1, so "0 with generation 0" means "no answer".
+    """
+    lost = (codes == 0) & (gens == 0)
+    if lost.any():
+        codes = codes.copy()
+        codes[lost] = NO_RESPONSE
+    return codes
+
+
+def check_whole_batch(codes: np.ndarray, keys: Sequence[Key]) -> None:
+    """Raise when the server rejected a batch (some rows never answered), with
+    the batch's own error code when a row carries it, naming the keys."""
+    if not len(codes) or not (codes == NO_RESPONSE).any():
+        return
+    errors = codes[(codes != 0) & (codes != 2) & (codes != 27) & (codes != NO_RESPONSE)]
+    code = int(errors[0]) if len(errors) else NO_RESPONSE
+    user = [k[2] for k in keys]
+    raise E.error_for_code(code, f"batch read of {len(keys)} keys failed with result {code}; "
+                           f"keys {E.describe_keys(user)}", keys=user)
+
+
+class PyChunk(RecordsChunk):
+    """A batch answer over a LazyBatchRecords: bins from ``to_list`` (one Rust
+    pass), codes and metadata from a ``to_numpy`` that converts no bin."""
+
+    def __init__(self, lazy: Any, keys: Sequence[Key]) -> None:
+        meta = lazy.to_numpy(CODES_ONLY)
+        if len(meta.result_codes) != len(keys):
+            raise E.AerospikeServerError(f"batch answered {len(meta.result_codes)} of {len(keys)} keys")
+        codes = answered_codes(meta.result_codes, meta.meta["gen"])
+        check_whole_batch(codes, keys)
+        self._meta = meta.meta
+        self.codes = codes.tolist()
+        self.bins = lazy.to_list()
+
+    @property
+    def generations(self) -> list[int]:  # type: ignore[override]
+        return self._meta["gen"].tolist()
+
+    @property
+    def ttls(self) -> list[int]:  # type: ignore[override]
+        return ttls_of(self._meta)
+
+
+def ttls_of(meta: np.ndarray) -> list[int]:
+    t = meta["ttl"].astype(np.int64)
+    t[t == NEVER_EXPIRES] = -1
+    return t.tolist()
+
+
+def _client_keys(keys: Sequence[Key]) -> list[Key]:
+    """Blob keys carry their digest: aerospike-py 0.14 hashes ``bytes`` keys
+    differently from the server's key digest (RIPEMD-160 over set, particle
+    type 4 and the bytes), so without it records written by any other client
+    are "not found". With an explicit digest it sends the key unchanged."""
+    if any(type(k[2]) in (bytes, bytearray) for k in keys):
+        return [(k[0], k[1], bytes(k[2]), compute_digest(k[1] or "", bytes(k[2])))
+                if type(k[2]) in (bytes, bytearray) else k for k in keys]
+    return keys if isinstance(keys, list) else list(keys)
+
+
+class AerospikePyTransport(Transport):
+    """aerospike-py: native async, a NumPy batch path, and Rust-side decoding."""
+
+    name = "aerospike-py"
+    numpy_batches = True
+
+    def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
+        self.config: dict[str, Any] = {"hosts": list(hosts)}
+        if config:
+            self.config.update(config)
+        self._lock = threading.Lock()
+        self._query_transport = None
+        try:
+            self.client = ap.client(dict(self.config)).connect()
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+
+    # ------------------------------------------------------------------ reads
+    def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
+        ck = _client_keys(keys)
+        try:
+            lazy = self.client.batch_read(ck, bins, batch_policy(policy))
+            return PyChunk(lazy, keys)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+
+    def batch_read_numpy(self, keys: Sequence[Key], bins: list[str], dtype: np.dtype, policy: dict[str, Any]):
+        """``(structured array, result codes, metadata)`` of one batch via
+        ``to_numpy(dtype)``; ``policy`` is already translated."""
+        ck = _client_keys(keys)
+        try:
+            res = self.client.batch_read(ck, bins, policy).to_numpy(dtype)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+        codes = answered_codes(res.result_codes, res.meta["gen"])
+        check_whole_batch(codes, keys)
+        return res.batch_records, codes, res.meta
+
+    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
+        q = self.client.query(namespace, set_name or "")
+        out: list[dict[str, Any]] = []
+
+        def take(rec):
+            out.append(rec.bins)
+            return len(out) < n
+
+        try:
+            q.foreach(take, {**base_policy(policy), "max_records": n})
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        return out[:n]
+
+    def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
+        try:
+            raw = self.client.info_random_node("sindex-list:")
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        return parse_sindex_list(raw, namespace, set_name)
+
+    def query_range(self, namespace: str, set_name: str | None, bins: list[str] | None, policy: QueryPolicy,
+                    **kw: Any) -> None:
+        """Scans and queries run through the official client (``self.query_via``).
+
+        aerospike-py 0.14 ends a query without an error, and without the
+        records, when a node answers PARTITION_UNAVAILABLE (11) on every
+        attempt (tests/test_transport_aerospike_py.py pins this), and it keeps
+        partition resume points to itself; aerodf's scans need both.
+        """
+        return self._official().query_range(namespace, set_name, bins, policy, **kw)
+
+    query_via = "official"
+
+    def _official(self):
+        with self._lock:
+            if self._query_transport is None:
+                from .official import OfficialTransport
+
+                log.info("aerospike-py transport: queries and scans run through the official client")
+                self._query_transport = OfficialTransport(self.config["hosts"])
+            return self._query_transport
+
+    # ------------------------------------------------------------------ writes
+    def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
+                    batch: BatchPolicy, metas: Sequence[dict[str, int] | None] | None = None) -> list[WriteResult]:
+        pol = {**base_policy(batch.replace(max_retries=policy.max_retries)), **write_fields(policy)}
+        pol.pop("replica", None)
+        ck = _client_keys(keys)
+        if metas is None:
+            records = list(zip(ck, rows))
+        else:
+            records = [(k, row, m) if m else (k, row) for k, row, m in zip(ck, rows, metas)]
+        try:
+            res = self.client.batch_write(records, pol)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+        rows_out = res.batch_records
+        # a rejected batch: the error on the first row, "0" with no record on the rest (never written)
+        unanswered = [r.result == 0 and r.record is None for r in rows_out]
+        if any(unanswered):
+            errs = [r.result for r in rows_out if r.result != 0]
+            code = errs[0] if errs else NO_RESPONSE
+            return [WriteResult(code if lost else r.result, bool(r.in_doubt) or code == NO_RESPONSE, "")
+                    for r, lost in zip(rows_out, unanswered)]
+        return [WriteResult(r.result, bool(r.in_doubt), "") for r in rows_out]
+
+    def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
+        pol = {**base_policy(policy), **write_fields(policy)}
+        pol.pop("replica", None)
+        try:
+            self.client.put(_client_keys([key])[0], bins, policy=pol)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, key=key[2]) from exc
+
+    def close(self) -> None:
+        if self._query_transport is not None:
+            self._query_transport.close()
+        try:
+            self.client.close()
+        except aex.AerospikeError:  # pragma: no cover - closing a dead client
+            pass
