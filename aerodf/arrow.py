@@ -38,9 +38,14 @@ class ChunkContext:
     on_type_error: str = "raise"  # "raise" | "null"
     strings: str = "string"  # Arrow string layout to build
     missing_rows: frozenset[int] = frozenset()  # rows whose record is missing (nulls allowed)
+    rows: Sequence[int] | None = None  # request rows of scattered values (the fast path's re-reads)
+
+    def row(self, i: int) -> int:
+        """The request row of value ``i``."""
+        return self.row_offset + i if self.rows is None else int(self.rows[i])
 
     def where(self, i: int) -> str:
-        return f"key {self.keys[i]!r} (row {self.row_offset + i})"
+        return f"key {self.keys[i]!r} (row {self.row(i)})"
 
 
 def _bad_type(values: list, allowed: tuple, field: Field, ctx: ChunkContext, what: str) -> list:
@@ -54,7 +59,7 @@ def _bad_type(values: list, allowed: tuple, field: Field, ctx: ChunkContext, wha
     raise BinTypeError(
         f"bin {field.bin_name!r} of {ctx.where(i)} holds {type(v).__name__} {shown}, "
         f"but field {field.name!r} is {what}",
-        key=ctx.keys[i], bin=field.bin_name, row=ctx.row_offset + i, value=v,
+        key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i), value=v,
     )
 
 
@@ -83,7 +88,7 @@ def _narrow_int(arr: pa.Array, t: Int, field: Field, ctx: ChunkContext, path: st
                 f"bin {field.bin_name!r}{path} of {ctx.where(i) if not path else 'a record'} holds {v}, "
                 f"outside {t} [{lo}, {hi}]",
                 key=None if path else ctx.keys[i], bin=field.bin_name,
-                row=None if path else ctx.row_offset + i, value=v,
+                row=None if path else ctx.row(i), value=v,
             )
     return arr.cast(target, safe=False)
 
@@ -164,7 +169,7 @@ def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Arr
             i = _find_row(values, lambda v: _holds(v, bad))
             if ctx.on_type_error == "null":
                 return build_list([v if v is None or not _holds(v, bad) else None for v in values], t, field, ctx)
-            raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin, row=ctx.row_offset + i,
+            raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin, row=ctx.row(i),
                                value=bad) from None
     if isinstance(vt, Int) and (vt.bits < 64 or not vt.signed):
         arr = pa.array(values, type=pa.list_(pa.int64()))
@@ -190,7 +195,7 @@ def build_map(values: list, t: Map, field: Field, ctx: ChunkContext) -> pa.Array
             if ctx.on_type_error == "null":
                 return build_map([None if j == i else v for j, v in enumerate(values)], t, field, ctx)
             raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin,
-                               row=ctx.row_offset + i, value=bad) from None
+                               row=ctx.row(i), value=bad) from None
     try:
         return pa.array(values, type=to_arrow_type(t))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
@@ -213,7 +218,7 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
             bad = exc.value
             i = _find_row(values, lambda v: _holds(v, bad))
             raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin,
-                               row=ctx.row_offset + i, value=bad) from None
+                               row=ctx.row(i), value=bad) from None
     wide = Int(64) if isinstance(t.value, Int) else t.value
     try:
         arr = pa.array(values, type=pa.list_(to_arrow_type(wide), t.size))
@@ -225,7 +230,7 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
         raise BinTypeError(
             f"bin {field.bin_name!r} of {ctx.where(i)} holds {len(values[i])} elements, "
             f"but field {field.name!r} is {t}", key=ctx.keys[i], bin=field.bin_name,
-            row=ctx.row_offset + i, value=values[i]) from None
+            row=ctx.row(i), value=values[i]) from None
     if wide is not t.value:
         inner = _narrow_int(arr.values, t.value, field, ctx, path="[]")
         arr = pa.FixedSizeListArray.from_arrays(inner, t.size, mask=arr.is_null() if arr.null_count else None)
@@ -241,7 +246,7 @@ def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext)
         if v is None:
             continue
         if type(v) is list:
-            single = build_vector([v], t, field, ChunkContext([ctx.keys[i]], ctx.row_offset + i, ctx.on_type_error))
+            single = build_vector([v], t, field, ChunkContext([ctx.keys[i]], ctx.row(i), ctx.on_type_error))
             rows[i] = np.asarray(single.values)
             continue
         arr = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
@@ -249,7 +254,7 @@ def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext)
             raise BinTypeError(
                 f"blob bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} bytes, "
                 f"not {t.size} x {np_type.itemsize}", key=ctx.keys[i], bin=field.bin_name,
-                row=ctx.row_offset + i)
+                row=ctx.row(i))
         rows[i] = arr
     mask = None if valid.all() else pa.array(~valid)
     return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), t.size, mask=mask)
@@ -274,7 +279,7 @@ def build_column(values: list, field: Field, ctx: ChunkContext) -> pa.Array:
             i = bad[0]
             raise MissingValueError(
                 f"bin {field.bin_name!r} is missing in {ctx.where(i)}, but field {field.name!r} is not nullable",
-                key=ctx.keys[i], bin=field.bin_name, row=ctx.row_offset + i)
+                key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i))
     return arr
 
 

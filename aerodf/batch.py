@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from .protocol import resultcodes as _rc
-from . import gcpause
+from . import fastpath, gcpause
 from .arrow import ChunkContext, build_column, sink_for
 from .client import Client
 from .errors import ConfigError, RecordNotFoundError, describe_keys, error_for_code
@@ -250,11 +250,16 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     n = source.n
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     transport, limiter = client.transport, client.limiter
+    plan = fastpath.plan_for(schema) if transport.numpy_batches else None
+    wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None else None
+    client.count_path("numpy" if plan is not None else "general", n)
 
     def fetch(start: int, end: int):
         user_keys = source.user_keys(start, end)
         client_keys = source.client_keys(start, end, user_keys)
         with limiter.slot():
+            if plan is not None:
+                return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
             return transport.batch_read(client_keys, bins, policy), user_keys
 
     fields = []
@@ -269,8 +274,9 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     bar = _progress_bar(n, progress) if n else None
     try:
         for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
-            arrays = _decode(chunk, source, s, e, user_keys, schema, out_schema, on_missing, on_type_error,
-                             strings, key_name, with_meta, missing)
+            decode = _decode if plan is None else _decode_fast
+            arrays = decode(chunk, source, s, e, user_keys, schema, out_schema, on_missing, on_type_error,
+                            strings, key_name, with_meta, missing, plan)
             del chunk  # the client's record objects die before the next chunk is decoded
             if arrays is not None:
                 for sink, arr in zip(sinks, arrays):
@@ -288,9 +294,19 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     return pa.Table.from_arrays([sink.finish() for sink in sinks], schema=out_schema)
 
 
+def _check_codes(codes: list[int], keys: list[Any], offset: int) -> None:
+    """Raise for records that failed (anything but found, not found, filtered out)."""
+    errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2, 27)]
+    if errors:
+        i, c = errors[0]
+        raise error_for_code(
+            c, f"{len(errors)} record(s) failed with result {c} ({_rc.name(c)}), e.g. key {keys[i]!r} "
+            f"(row {offset + i})", key=keys[i], keys=[keys[j] for j, _ in errors])
+
+
 def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], schema: Schema,
             out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str, key_name: str | None,
-            with_meta: bool, missing: list[Any]) -> list[pa.Array] | None:
+            with_meta: bool, missing: list[Any], plan: Any = None) -> list[pa.Array] | None:
     codes = chunk.codes
     bins = chunk.bins
     offset = start
@@ -299,12 +315,7 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
     missing_rows: frozenset[int] = frozenset()
     if codes.count(0) != len(codes):
         # 27: rejected by the policy's filter expression; for the caller that is a missing record
-        errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2, 27)]
-        if errors:
-            i, c = errors[0]
-            raise error_for_code(
-                c, f"{len(errors)} record(s) failed with result {c} ({_rc.name(c)}), e.g. key {keys[i]!r} "
-                f"(row {offset + i})", key=keys[i], keys=[keys[j] for j, _ in errors])
+        _check_codes(codes, keys, offset)
         lost = [i for i, c in enumerate(codes) if c in (2, 27)]
         if on_missing == "raise":
             missing.extend(keys[i] for i in lost)
@@ -317,7 +328,9 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
             missing_rows = frozenset(lost)
     if missing:  # an earlier chunk had missing records and we will raise: skip the work
         return None
-    ctx = ChunkContext(keys, offset, on_type_error, strings, missing_rows)
+    # after "drop", value i is request row offset + rows[i] (errors name the request row)
+    ctx = ChunkContext(keys, offset, on_type_error, strings, missing_rows,
+                       rows=None if rows is None else [offset + i for i in rows])
     dicts = bins if not missing_rows else [b if b is not None else _EMPTY for b in bins]
     arrays = []
     if key_name:
@@ -332,6 +345,44 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
         found = np.asarray([b is not None for b in bins]) if missing_rows else None
         arrays.append(pa.array(gens, type=pa.uint32(), mask=None if found is None else ~found))
         arrays.append(pa.array(ttls, type=pa.int64(), mask=None if found is None else ~found))
+    return arrays
+
+
+def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: int, keys: list[Any],
+                 schema: Schema, out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str,
+                 key_name: str | None, with_meta: bool, missing: list[Any], plan: fastpath.FastPlan
+                 ) -> list[pa.Array] | None:
+    """:func:`_decode` for a fast-path chunk: same rules, columns from the NumPy array."""
+    codes = chunk.codes
+    rows: np.ndarray | None = None
+    found = codes == 0
+    if not found.all():
+        _check_codes(codes.tolist(), keys, start)
+        if on_missing == "raise":
+            missing.extend(keys[i] for i in np.flatnonzero(~found))
+            return None
+        if on_missing == "drop":
+            rows = np.flatnonzero(found)
+    if missing:
+        return None
+    arrays = []
+    if key_name:
+        arrays.append(source.key_array(start, end, keys, None if rows is None else rows.tolist(),
+                                       out_schema.field(key_name).type))
+    arrays.extend(fastpath.columns(chunk, plan, keys, start, rows, on_type_error, strings))
+    if with_meta:
+        gens = chunk.meta["gen"].astype(np.uint32)
+        ttls = chunk.meta["ttl"].astype(np.int64)
+        if len(chunk.redo):
+            gens[chunk.redo] = chunk.general.generations
+            ttls[chunk.redo] = chunk.general.ttls
+        ttls[ttls == 0xFFFFFFFF] = -1
+        absent = ~found
+        if rows is not None:
+            gens, ttls, absent = gens[rows], ttls[rows], absent[rows]
+        m = absent if absent.any() else None
+        arrays.append(pa.array(gens, type=pa.uint32(), mask=m))
+        arrays.append(pa.array(ttls, type=pa.int64(), mask=m))
     return arrays
 
 

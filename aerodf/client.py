@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -79,6 +80,13 @@ class Client:
     config
         Extra settings passed to the transport's client library.
 
+    Attributes
+    ----------
+    read_paths
+        Records read per decoding path: ``"numpy"`` (aerospike-py's
+        ``to_numpy`` fast path, taken for all-numeric schemas) or
+        ``"general"``.
+
     Examples
     --------
     >>> with aerodf.connect("127.0.0.1:3000", max_in_flight=16) as client:  # doctest: +SKIP
@@ -111,6 +119,12 @@ class Client:
         self.transport = open_transport(transport, self.hosts, config=config)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self.read_paths: Counter[str] = Counter()
+
+    def count_path(self, path: str, records: int) -> None:
+        """Record which decoding path served a read (see :attr:`read_paths`)."""
+        with self._lock:
+            self.read_paths[path] += records
 
     @property
     def transport_name(self) -> str:

@@ -225,6 +225,9 @@ class AerospikePyTransport(Transport):
         check_whole_batch(codes, keys)
         return res.batch_records, codes, res.meta
 
+    def numpy_policy(self, policy: BatchPolicy, guard: tuple) -> dict[str, Any]:
+        return numpy_policy(policy, guard)
+
     def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
         q = self.client.query(namespace, set_name or "")
         out: list[dict[str, Any]] = []
@@ -307,3 +310,13 @@ class AerospikePyTransport(Transport):
             self.client.close()
         except aex.AerospikeError:  # pragma: no cover - closing a dead client
             pass
+
+
+def numpy_policy(policy: BatchPolicy, guard: tuple) -> dict[str, Any]:
+    """The wire policy of a fast-path batch: the caller's, AND the row guard."""
+    from .aerospike_py_exp import lower
+
+    d = batch_policy(policy)
+    g = lower(guard)
+    d["filter_expression"] = g if policy.filter is None else ap.exp.and_(policy.filter, g)
+    return d

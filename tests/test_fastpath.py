@@ -1,0 +1,107 @@
+"""The NumPy fast path (aerospike-py ``to_numpy``) equals the general path.
+
+Random numeric schemas over random records -- missing records, missing bins,
+zeros, wrong types, integers too wide for their field -- are read through the
+fast path and through the official client's general path; the frames (or the
+errors) must be identical.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import aerodf
+from aerodf.fastpath import plan_for
+from aerodf.schema import Schema
+
+pytest.importorskip("aerospike_py")
+
+_sets = itertools.count()
+TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint32", "float32", "float64", "bool"]
+
+
+@pytest.fixture(scope="module")
+def both(aerospike_server):
+    with aerodf.connect(aerospike_server.hosts, transport="official") as off, \
+            aerodf.connect(aerospike_server.hosts, transport="aerospike-py") as fast:
+        yield off, fast
+
+
+def _value(rng: random.Random, t: str, irregular: float):
+    r = rng.random()
+    if r < irregular / 3:
+        return rng.choice(["s", 1.5, 7, True, [1], None, 300, -1, 2**40])  # anything, often wrong
+    if r < irregular:
+        return None  # missing bin
+    if t == "bool":
+        return rng.random() < 0.5
+    if t.startswith("float"):
+        return rng.choice([0.0, rng.uniform(-1e6, 1e6)])
+    bits = int(t.lstrip("uint"))
+    lo, hi = (0, 2**bits - 1) if t.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    hi = min(hi, 2**63 - 1)
+    return rng.choice([0, lo, hi, rng.randint(lo, hi)])
+
+
+def _read(client, keys, schema, set_name, **kw):
+    try:
+        return client.read_batch(keys, schema, namespace="test", set=set_name, output="polars", **kw)
+    except aerodf.AerodfError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 100_000), irregular=st.sampled_from([0.0, 0.02, 0.3]),
+       on_missing=st.sampled_from(["null", "drop", "raise"]), on_type_error=st.sampled_from(["raise", "null"]),
+       with_meta=st.booleans())
+def test_fast_path_equals_general_path(both, client, seed, irregular, on_missing, on_type_error, with_meta):
+    off, fast = both
+    rng = random.Random(seed)
+    set_name = f"fp{next(_sets)}"
+    fields = {f"c{i}": rng.choice(TYPES) for i in range(rng.randint(1, 5))}
+    n = rng.randint(1, 60)
+    for k in range(n):
+        if rng.random() < 0.15:
+            continue  # a missing record
+        bins = {name: v for name, t in fields.items() if (v := _value(rng, t, irregular)) is not None}
+        client.put(("test", set_name, k), bins or {"other": 1})
+    keys = list(range(n + 3))
+    schema = Schema(fields)
+    assert plan_for(schema) is not None
+    before = fast.read_paths["numpy"]
+    kw = dict(on_missing=on_missing, on_type_error=on_type_error, with_meta=with_meta, with_key=True,
+              chunk_size=rng.choice([7, 100]))
+    want = _read(off, keys, schema, set_name, **kw)
+    got = _read(fast, keys, schema, set_name, **kw)
+    if isinstance(want, tuple):
+        assert got == want
+    else:
+        assert isinstance(got, pl.DataFrame), got
+        assert got.schema == want.schema
+        assert got.equals(want), (got, want)
+    assert fast.read_paths["numpy"] > before  # the fast path really ran
+
+
+def test_plan_only_for_plain_numeric_schemas():
+    assert plan_for(Schema({"a": "int32", "b": "float32", "c": "bool"})) is not None
+    assert plan_for(Schema({"a": "int32", "s": "string"})) is None
+    assert plan_for(Schema({"v": "vector<float32, 4>"})) is None
+    plan = plan_for(Schema({"a": "int8", "b": "uint64", "c": "int64"}))
+    assert plan.dtype == np.dtype([("a", "<i8"), ("b", "<i8"), ("c", "<i8")])
+    assert [r[0] for r in plan.ranges] == ["a", "b"]
+
+
+def test_general_schema_on_aerospike_py_uses_the_general_path(both, client, set_name):
+    _, fast = both
+    client.put(("test", set_name, 1), {"a": 1, "s": "x"})
+    before = dict(fast.read_paths)
+    df = fast.read_batch([1], {"a": "int64", "s": "string"}, namespace="test", set=set_name, output="polars")
+    assert df.to_dicts() == [{"a": 1, "s": "x"}]
+    assert fast.read_paths["general"] == before.get("general", 0) + 1
