@@ -262,36 +262,58 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
                 return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
             return transport.batch_read(client_keys, bins, policy), user_keys
 
-    fields = []
-    if key_name:
-        fields.append(pa.field(key_name, source.key_type(), nullable=False))
-    fields.extend(schema.to_arrow(strings=strings))
-    if with_meta:
-        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
-    out_schema = pa.schema(fields)
-    sinks = [sink_for(f.type, n) for f in out_schema]
-    missing: list[Any] = []
-    bar = _progress_bar(n, progress) if n else None
+    asm = Assembly(source, schema, plan, on_missing=on_missing, on_type_error=on_type_error, strings=strings,
+                   key_name=key_name, with_meta=with_meta, progress=progress)
     try:
         for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
-            decode = _decode if plan is None else _decode_fast
-            arrays = decode(chunk, source, s, e, user_keys, schema, out_schema, on_missing, on_type_error,
-                            strings, key_name, with_meta, missing, plan)
+            asm.add(s, e, chunk, user_keys)
             del chunk  # the client's record objects die before the next chunk is decoded
-            if arrays is not None:
-                for sink, arr in zip(sinks, arrays):
-                    sink.add(arr)
-                del arrays
-            if bar is not None:
-                bar.update(e - s)
     finally:
-        if bar is not None:
-            bar.close()
-    if missing:
-        raise RecordNotFoundError(f"{len(missing)} of {n} records not found (or filtered out): "
-                                  f"{describe_keys(missing)}",
-                                  code=2, keys=missing)
-    return pa.Table.from_arrays([sink.finish() for sink in sinks], schema=out_schema)
+        asm.close()
+    return asm.finish()
+
+
+class Assembly:
+    """Decoded chunks -> one Arrow table, in key order (shared by sync and async reads)."""
+
+    def __init__(self, source: KeySource, schema: Schema, plan: fastpath.FastPlan | None, *, on_missing: str,
+                 on_type_error: str, strings: str, key_name: str | None, with_meta: bool,
+                 progress: bool = False) -> None:
+        self.source, self.schema, self.plan = source, schema, plan
+        self.on_missing, self.on_type_error, self.strings = on_missing, on_type_error, strings
+        self.key_name, self.with_meta = key_name, with_meta
+        fields = []
+        if key_name:
+            fields.append(pa.field(key_name, source.key_type(), nullable=False))
+        fields.extend(schema.to_arrow(strings=strings))
+        if with_meta:
+            fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
+        self.out_schema = pa.schema(fields)
+        self.sinks = [sink_for(f.type, source.n) for f in self.out_schema]
+        self.missing: list[Any] = []
+        self.bar = _progress_bar(source.n, progress) if source.n else None
+
+    def add(self, start: int, end: int, chunk: Any, user_keys: list[Any]) -> None:
+        decode = _decode if self.plan is None else _decode_fast
+        arrays = decode(chunk, self.source, start, end, user_keys, self.schema, self.out_schema, self.on_missing,
+                        self.on_type_error, self.strings, self.key_name, self.with_meta, self.missing, self.plan)
+        if arrays is not None:
+            for sink, arr in zip(self.sinks, arrays):
+                sink.add(arr)
+        if self.bar is not None:
+            self.bar.update(end - start)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def finish(self) -> pa.Table:
+        self.close()
+        if self.missing:
+            raise RecordNotFoundError(f"{len(self.missing)} of {self.source.n} records not found (or filtered out): "
+                                      f"{describe_keys(self.missing)}", code=2, keys=self.missing)
+        return pa.Table.from_arrays([sink.finish() for sink in self.sinks], schema=self.out_schema)
 
 
 def _check_codes(codes: list[int], keys: list[Any], offset: int) -> None:

@@ -92,16 +92,33 @@ class FastChunk:
 def fetch(transport: Any, plan: FastPlan, keys: Sequence[tuple], policy: Any, wire_policy: dict) -> FastChunk:
     """Read one chunk: ``to_numpy`` under the guard, then the irregular rows again."""
     data, codes, meta = transport.batch_read_numpy(keys, plan.bins, plan.dtype, wire_policy)
+    codes, idx = _irregular(plan, data, codes)
+    general = transport.batch_read([keys[i] for i in idx], plan.bins, policy) if len(idx) else None
+    return _chunk(data, codes, meta, idx, general)
+
+
+async def fetch_async(transport: Any, plan: FastPlan, keys: Sequence[tuple], policy: Any,
+                      wire_policy: dict) -> FastChunk:
+    """:func:`fetch` over an async transport (:mod:`aerodf.aio`)."""
+    data, codes, meta = await transport.batch_read_numpy(keys, plan.bins, plan.dtype, wire_policy)
+    codes, idx = _irregular(plan, data, codes)
+    general = await transport.batch_read([keys[i] for i in idx], plan.bins, policy) if len(idx) else None
+    return _chunk(data, codes, meta, idx, general)
+
+
+def _irregular(plan: FastPlan, data: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes as int64, and the rows to read again: rejected by the guard, or out of range."""
     codes = codes.astype(np.int64)
     redo = codes == FILTERED_OUT
     found = codes == 0
     for name, lo, hi in plan.ranges:
         col = data[name]
         redo |= found & ((col < lo) | (col > hi))
-    idx = np.flatnonzero(redo)
-    general = None
-    if len(idx):
-        general = transport.batch_read([keys[i] for i in idx], plan.bins, policy)
+    return codes, np.flatnonzero(redo)
+
+
+def _chunk(data: np.ndarray, codes: np.ndarray, meta: np.ndarray, idx: np.ndarray, general: Any) -> FastChunk:
+    if general is not None:
         codes[idx] = general.codes
     return FastChunk(data, codes, meta, idx, general)
 

@@ -147,6 +147,13 @@ def check_whole_batch(codes: np.ndarray, keys: Sequence[Key]) -> None:
                            f"keys {E.describe_keys(user)}", keys=user)
 
 
+def numpy_answer(res: Any, keys: Sequence[Key]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(structured array, result codes, metadata)`` of a NumpyBatchRecords, checked."""
+    codes = answered_codes(res.result_codes, res.meta["gen"])
+    check_whole_batch(codes, keys)
+    return res.batch_records, codes, res.meta
+
+
 class PyChunk(RecordsChunk):
     """A batch answer over a LazyBatchRecords: bins from ``to_list`` (one Rust
     pass), codes and metadata from a ``to_numpy`` that converts no bin."""
@@ -221,9 +228,7 @@ class AerospikePyTransport(Transport):
             res = self.client.batch_read(ck, bins, policy).to_numpy(dtype)
         except aex.AerospikeError as exc:
             raise map_error(exc, keys=[k[2] for k in keys]) from exc
-        codes = answered_codes(res.result_codes, res.meta["gen"])
-        check_whole_batch(codes, keys)
-        return res.batch_records, codes, res.meta
+        return numpy_answer(res, keys)
 
     def numpy_policy(self, policy: BatchPolicy, guard: tuple) -> dict[str, Any]:
         return numpy_policy(policy, guard)
@@ -320,3 +325,52 @@ def numpy_policy(policy: BatchPolicy, guard: tuple) -> dict[str, Any]:
     g = lower(guard)
     d["filter_expression"] = g if policy.filter is None else ap.exp.and_(policy.filter, g)
     return d
+
+
+class AsyncPyTransport:
+    """aerospike-py's native ``AsyncClient``: the batch reads of :mod:`aerodf.aio`.
+
+    The same translations as :class:`AerospikePyTransport`; the Rust client's
+    futures resolve on its own runtime, so awaiting them costs the event loop
+    nothing while the request is on the wire.
+    """
+
+    name = "aerospike-py"
+    numpy_batches = True
+
+    def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
+        self.config: dict[str, Any] = {"hosts": list(hosts), **(config or {})}
+        self.client: Any = None
+
+    async def connect(self) -> "AsyncPyTransport":
+        try:
+            self.client = await ap.AsyncClient(dict(self.config)).connect()
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        return self
+
+    def numpy_policy(self, policy: BatchPolicy, guard: tuple) -> dict[str, Any]:
+        return numpy_policy(policy, guard)
+
+    async def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
+        try:
+            lazy = await self.client.batch_read(_client_keys(keys), bins, batch_policy(policy))
+            return PyChunk(lazy, keys)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+
+    async def batch_read_numpy(self, keys: Sequence[Key], bins: list[str], dtype: np.dtype,
+                               policy: dict[str, Any]):
+        try:
+            res = (await self.client.batch_read(_client_keys(keys), bins, policy)).to_numpy(dtype)
+        except aex.AerospikeError as exc:
+            raise map_error(exc, keys=[k[2] for k in keys]) from exc
+        return numpy_answer(res, keys)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            try:
+                await self.client.close()
+            except aex.AerospikeError:  # pragma: no cover - closing a dead client
+                pass
+            self.client = None

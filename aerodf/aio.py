@@ -1,0 +1,208 @@
+"""asyncio feature fetch: ``await aerodf.aio.read_batch(...)`` and :class:`AsyncReader`.
+
+For services that fetch 50-500 rows per request, thousands of times a second.
+An :class:`AsyncReader` is opened once (at application start) and keeps its
+connection, its compiled schema (dtype, server guard, output schema) and its
+policy; each :meth:`AsyncReader.read` then only builds keys, awaits the
+cluster and assembles columns.
+
+Two transports:
+
+``aerospike-py`` (the default when installed)
+    Native async: the request runs on the Rust client's runtime and the
+    event loop is free meanwhile. Numeric schemas take the NumPy fast path
+    (:mod:`aerodf.fastpath`), whose conversion runs with the GIL released.
+``official``
+    The synchronous official client on a bounded thread pool (``workers``).
+
+Either way the client's in-flight limiter (``max_in_flight``,
+``queue_timeout``) bounds what reaches the cluster, and policies are the same
+immutable :mod:`aerodf.policy` objects.
+
+Examples
+--------
+>>> reader = await aerodf.aio.AsyncReader.open(  # doctest: +SKIP
+...     {"clicks": "int32", "ctr": "float32"}, namespace="fs", set="users",
+...     hosts="127.0.0.1:3000", output="numpy", max_in_flight=64)
+>>> features = await reader.read(user_ids)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+from . import fastpath
+from .batch import ON_MISSING, Assembly, KeySource
+from .client import Client, parse_hosts
+from .errors import ConfigError
+from .limiter import Limiter
+from .output import check_output, convert, strings_for
+from .policy import BatchPolicy, resolve
+from .schema import Schema
+from .transport import resolve_name
+
+__all__ = ["AsyncReader", "read_batch"]
+
+
+class AsyncReader:
+    """A long-lived async batch reader for one schema and one set.
+
+    Create it with ``await AsyncReader.open(...)`` (or ``async with``); every
+    option of :func:`aerodf.read_batch` that shapes the result is fixed here.
+
+    Parameters
+    ----------
+    schema, namespace, set, output, dtype_backend, on_missing, on_type_error, with_key, with_meta, chunk_size
+        As in :func:`aerodf.read_batch`.
+    hosts
+        Seed hosts (see :class:`aerodf.Client`).
+    transport
+        ``"auto"`` (aerospike-py when installed, else official), ``"aerospike-py"``
+        or ``"official"``.
+    max_in_flight, queue_timeout
+        The in-flight bound across all reads of this reader (0 = unbounded),
+        and how long a read may wait for a slot before
+        :class:`~aerodf.BackpressureError`.
+    workers
+        Threads for the official transport (default 8).
+    config
+        Extra settings for the client library (e.g. aerospike-py's
+        ``max_concurrent_operations``).
+    policy, **policy_overrides
+        A :class:`~aerodf.BatchPolicy`, or fields overriding the default.
+    """
+
+    def __init__(self, schema: Any, *, namespace: str, set: str | None = None, hosts: Any = None,
+                 transport: str = "auto", output: str = "pandas", dtype_backend: str = "pyarrow",
+                 on_missing: str = "null", on_type_error: str = "raise", with_key: bool | str = False,
+                 with_meta: bool = False, chunk_size: int = 5000, max_in_flight: int = 0,
+                 queue_timeout: float | None = None, workers: int = 8, config: dict[str, Any] | None = None,
+                 policy: BatchPolicy | None = None, **policy_overrides: Any) -> None:
+        self.schema = schema if isinstance(schema, Schema) else Schema(schema)
+        check_output(output, dtype_backend)
+        if on_missing not in ON_MISSING:
+            raise ConfigError(f"on_missing must be one of {ON_MISSING}, not {on_missing!r}")
+        if on_type_error not in ("raise", "null"):
+            raise ConfigError(f"on_type_error must be 'raise' or 'null', not {on_type_error!r}")
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+        self.namespace, self.set = namespace, set
+        self.output, self.dtype_backend = output, dtype_backend
+        self.on_missing, self.on_type_error = on_missing, on_type_error
+        self.key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+        self.with_meta = with_meta
+        self.chunk_size = chunk_size
+        self.strings = strings_for(output)
+        self.policy = resolve(BatchPolicy(), policy, policy_overrides)
+        self.hosts = parse_hosts(hosts)
+        self.transport_name = resolve_name(transport)
+        self.limiter = Limiter(max_in_flight, queue_timeout)
+        self._workers, self._config = workers, config
+        self._transport: Any = None  # AsyncPyTransport
+        self._client: Client | None = None  # official, on threads
+        self._pool: ThreadPoolExecutor | None = None
+        self.plan = None
+        self._wire_policy = None
+
+    @classmethod
+    async def open(cls, schema: Any, **kwargs: Any) -> "AsyncReader":
+        """A connected reader (see the class for the options)."""
+        return await cls(schema, **kwargs).connect()
+
+    async def connect(self) -> "AsyncReader":
+        if self.transport_name == "aerospike-py":
+            from .transport.aerospike_py import AsyncPyTransport
+
+            self._transport = await AsyncPyTransport(self.hosts, config=self._config).connect()
+            self.plan = fastpath.plan_for(self.schema)
+            if self.plan is not None:
+                self._wire_policy = self._transport.numpy_policy(self.policy, self.plan.guard)
+        else:
+            loop = asyncio.get_running_loop()
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="aerodf-aio")
+            self._client = await loop.run_in_executor(self._pool, functools.partial(
+                Client, self.hosts, transport="official", batch_policy=self.policy, workers=1, config=self._config))
+        return self
+
+    @property
+    def path(self) -> str:
+        """Which path serves reads: ``numpy`` (fast path) or ``general``."""
+        return "numpy" if self.plan is not None else "general"
+
+    async def read(self, keys: Iterable[Any]) -> Any:
+        """The records of ``keys`` as a frame (or table / array), in key order."""
+        if self._transport is None and self._client is None:
+            raise ConfigError("AsyncReader is not connected: use `await AsyncReader.open(...)` or `async with`")
+        if self._client is not None:
+            async with self.limiter.aslot():
+                return await asyncio.get_running_loop().run_in_executor(self._pool, self._read_sync, keys)
+        source = KeySource(keys, self.namespace, self.set)
+        n = source.n
+        asm = Assembly(source, self.schema, self.plan, on_missing=self.on_missing,
+                       on_type_error=self.on_type_error, strings=self.strings, key_name=self.key_name,
+                       with_meta=self.with_meta)
+        bounds = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
+        if len(bounds) == 1:
+            answers = [await self._fetch(source, *bounds[0])]
+        else:
+            answers = await asyncio.gather(*(self._fetch(source, s, e) for s, e in bounds))
+        for (s, e), (chunk, user_keys) in zip(bounds, answers):
+            asm.add(s, e, chunk, user_keys)
+        return convert(asm.finish(), self.output, dtype_backend=self.dtype_backend)
+
+    async def _fetch(self, source: KeySource, start: int, end: int):
+        user_keys = source.user_keys(start, end)
+        client_keys = source.client_keys(start, end, user_keys)
+        async with self.limiter.aslot():
+            if self.plan is not None:
+                chunk = await fastpath.fetch_async(self._transport, self.plan, client_keys, self.policy,
+                                                   self._wire_policy)
+            else:
+                chunk = await self._transport.batch_read(client_keys, self.schema.bins, self.policy)
+        return chunk, user_keys
+
+    def _read_sync(self, keys: Iterable[Any]) -> Any:
+        from .batch import read_batch as sync_read
+
+        return sync_read(keys, self.schema, namespace=self.namespace, set=self.set, client=self._client,
+                         chunk_size=self.chunk_size, on_missing=self.on_missing, on_type_error=self.on_type_error,
+                         output=self.output, dtype_backend=self.dtype_backend,
+                         with_key=self.key_name or False, with_meta=self.with_meta, progress=False)
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+        if self._client is not None:
+            client, self._client = self._client, None
+            await asyncio.get_running_loop().run_in_executor(self._pool, client.close)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    async def __aenter__(self) -> "AsyncReader":
+        if self._transport is None and self._client is None:
+            await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (f"<aerodf.aio.AsyncReader {self.namespace}.{self.set} transport={self.transport_name} "
+                f"path={self.path} fields={self.schema.names}>")
+
+
+async def read_batch(keys: Iterable[Any], schema: Any, *, namespace: str, set: str | None = None,
+                     hosts: Any = None, transport: str = "auto", **kwargs: Any) -> Any:
+    """One-off ``await`` of :func:`aerodf.read_batch` (connects and closes).
+
+    Services should keep an :class:`AsyncReader` instead: connecting costs a
+    cluster tend, far more than a read.
+    """
+    async with AsyncReader(schema, namespace=namespace, set=set, hosts=hosts, transport=transport,
+                           **kwargs) as reader:
+        return await reader.read(keys)
