@@ -10,8 +10,8 @@ Two transports:
 
 ``aerospike-py`` (the default when installed)
     Native async: the request runs on the Rust client's runtime and the
-    event loop is free meanwhile. Numeric schemas take the NumPy fast path
-    (:mod:`aerodf.fastpath`), whose conversion runs with the GIL released.
+    event loop is free meanwhile. With ``fast_path=True`` numeric schemas
+    take the NumPy path (:mod:`aerodf.fastpath`).
 ``official``
     The synchronous official client on a bounded thread pool (``workers``).
 
@@ -68,6 +68,9 @@ class AsyncReader:
         :class:`~aerodf.BackpressureError`.
     workers
         Threads for the official transport (default 8).
+    fast_path
+        NumPy fast path for all-numeric schemas (aerospike-py only; see
+        :class:`aerodf.Client`).
     config
         Extra settings for the client library (e.g. aerospike-py's
         ``max_concurrent_operations``).
@@ -79,7 +82,8 @@ class AsyncReader:
                  transport: str = "auto", output: str = "pandas", dtype_backend: str = "pyarrow",
                  on_missing: str = "null", on_type_error: str = "raise", with_key: bool | str = False,
                  with_meta: bool = False, chunk_size: int = 5000, max_in_flight: int = 0,
-                 queue_timeout: float | None = None, workers: int = 8, config: dict[str, Any] | None = None,
+                 queue_timeout: float | None = None, workers: int = 8, fast_path: bool = False,
+                 config: dict[str, Any] | None = None,
                  policy: BatchPolicy | None = None, **policy_overrides: Any) -> None:
         self.schema = schema if isinstance(schema, Schema) else Schema(schema)
         check_output(output, dtype_backend)
@@ -101,6 +105,9 @@ class AsyncReader:
         self.transport_name = resolve_name(transport)
         self.limiter = Limiter(max_in_flight, queue_timeout)
         self._workers, self._config = workers, config
+        if fast_path and self.transport_name != "aerospike-py":
+            raise ConfigError("fast_path needs transport='aerospike-py'")
+        self.fast_path = fast_path
         self._transport: Any = None  # AsyncPyTransport
         self._client: Client | None = None  # official, on threads
         self._pool: ThreadPoolExecutor | None = None
@@ -117,7 +124,7 @@ class AsyncReader:
             from .transport.aerospike_py import AsyncPyTransport
 
             self._transport = await AsyncPyTransport(self.hosts, config=self._config).connect()
-            self.plan = fastpath.plan_for(self.schema)
+            self.plan = fastpath.plan_for(self.schema) if self.fast_path else None
             if self.plan is not None:
                 self._wire_policy = self._transport.numpy_policy(self.policy, self.plan.guard)
         else:
@@ -141,10 +148,10 @@ class AsyncReader:
                 return await asyncio.get_running_loop().run_in_executor(self._pool, self._read_sync, keys)
         source = KeySource(keys, self.namespace, self.set)
         n = source.n
+        bounds = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
         asm = Assembly(source, self.schema, self.plan, on_missing=self.on_missing,
                        on_type_error=self.on_type_error, strings=self.strings, key_name=self.key_name,
-                       with_meta=self.with_meta)
-        bounds = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
+                       with_meta=self.with_meta, chunks=len(bounds))
         if len(bounds) == 1:
             answers = [await self._fetch(source, *bounds[0])]
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from operator import itemgetter
 from typing import Any, Iterable
 
 import numpy as np
@@ -250,7 +251,7 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     n = source.n
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     transport, limiter = client.transport, client.limiter
-    plan = fastpath.plan_for(schema) if transport.numpy_batches else None
+    plan = fastpath.plan_for(schema) if client.fast_path else None
     wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None else None
     client.count_path("numpy" if plan is not None else "general", n)
 
@@ -263,7 +264,7 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
             return transport.batch_read(client_keys, bins, policy), user_keys
 
     asm = Assembly(source, schema, plan, on_missing=on_missing, on_type_error=on_type_error, strings=strings,
-                   key_name=key_name, with_meta=with_meta, progress=progress)
+                   key_name=key_name, with_meta=with_meta, progress=progress, chunks=len(bounds))
     try:
         for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
             asm.add(s, e, chunk, user_keys)
@@ -278,7 +279,7 @@ class Assembly:
 
     def __init__(self, source: KeySource, schema: Schema, plan: fastpath.FastPlan | None, *, on_missing: str,
                  on_type_error: str, strings: str, key_name: str | None, with_meta: bool,
-                 progress: bool = False) -> None:
+                 progress: bool = False, chunks: int = 2) -> None:
         self.source, self.schema, self.plan = source, schema, plan
         self.on_missing, self.on_type_error, self.strings = on_missing, on_type_error, strings
         self.key_name, self.with_meta = key_name, with_meta
@@ -289,7 +290,9 @@ class Assembly:
         if with_meta:
             fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
         self.out_schema = pa.schema(fields)
-        self.sinks = [sink_for(f.type, source.n) for f in self.out_schema]
+        # a one-chunk request (the serving case) keeps its arrays as they are
+        self.sinks = [sink_for(f.type, source.n) for f in self.out_schema] if chunks > 1 else None
+        self.arrays: list[pa.Array] | None = None
         self.missing: list[Any] = []
         self.bar = _progress_bar(source.n, progress) if source.n else None
 
@@ -298,8 +301,11 @@ class Assembly:
         arrays = decode(chunk, self.source, start, end, user_keys, self.schema, self.out_schema, self.on_missing,
                         self.on_type_error, self.strings, self.key_name, self.with_meta, self.missing, self.plan)
         if arrays is not None:
-            for sink, arr in zip(self.sinks, arrays):
-                sink.add(arr)
+            if self.sinks is None:
+                self.arrays = arrays
+            else:
+                for sink, arr in zip(self.sinks, arrays):
+                    sink.add(arr)
         if self.bar is not None:
             self.bar.update(end - start)
 
@@ -313,6 +319,9 @@ class Assembly:
         if self.missing:
             raise RecordNotFoundError(f"{len(self.missing)} of {self.source.n} records not found (or filtered out): "
                                       f"{describe_keys(self.missing)}", code=2, keys=self.missing)
+        if self.sinks is None:
+            arrays = self.arrays if self.arrays is not None else [pa.array([], type=f.type) for f in self.out_schema]
+            return pa.Table.from_arrays(arrays, schema=self.out_schema)
         return pa.Table.from_arrays([sink.finish() for sink in self.sinks], schema=self.out_schema)
 
 
@@ -357,9 +366,8 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
     arrays = []
     if key_name:
         arrays.append(source.key_array(start, end, all_keys, rows, out_schema.field(key_name).type))
-    for field in schema:
-        name = field.bin_name
-        arrays.append(build_column([d.get(name) for d in dicts], field, ctx))
+    for field, values in zip(schema, _columns(dicts, schema.bins)):
+        arrays.append(build_column(values, field, ctx))
     if with_meta:
         gens, ttls = chunk.generations, chunk.ttls
         if rows is not None:
@@ -368,6 +376,29 @@ def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], sch
         arrays.append(pa.array(gens, type=pa.uint32(), mask=None if found is None else ~found))
         arrays.append(pa.array(ttls, type=pa.int64(), mask=None if found is None else ~found))
     return arrays
+
+
+def _columns(dicts: list[dict], names: list[str]) -> list[list[Any]]:
+    """Per-bin value lists of the records (None where a bin is missing).
+
+    One ``itemgetter`` call per record and a C-level transpose, instead of a
+    ``dict.get`` per value: a third of the cost for 100 records x 10 bins. A
+    record lacking a bin falls back to ``get`` for that record only.
+    """
+    if len(names) == 1:
+        name = names[0]
+        return [[d.get(name) for d in dicts]]
+    getter = itemgetter(*names)
+    rows = []
+    append = rows.append
+    for d in dicts:
+        try:
+            append(getter(d))
+        except KeyError:
+            append(tuple(d.get(n) for n in names))
+    if not rows:
+        return [[] for _ in names]
+    return [list(col) for col in zip(*rows)]
 
 
 def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: int, keys: list[Any],

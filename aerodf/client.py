@@ -77,6 +77,11 @@ class Client:
         Pause Python's cyclic garbage collector while a read builds objects
         (see :mod:`aerodf.gcpause`: it halves the time of large reads through
         the official client). The caller's setting is restored afterwards.
+    fast_path
+        Read all-numeric schemas through aerospike-py's ``to_numpy`` (see
+        :mod:`aerodf.fastpath`; needs ``transport="aerospike-py"``). Exact,
+        but measured slower than the general path on the machines we have
+        (see the README's performance section), hence off by default.
     config
         Extra settings passed to the transport's client library.
 
@@ -84,8 +89,8 @@ class Client:
     ----------
     read_paths
         Records read per decoding path: ``"numpy"`` (aerospike-py's
-        ``to_numpy`` fast path, taken for all-numeric schemas) or
-        ``"general"``.
+        ``to_numpy`` fast path, with ``fast_path=True`` and an all-numeric
+        schema) or ``"general"``.
 
     Examples
     --------
@@ -97,7 +102,7 @@ class Client:
                  read_policy: ReadPolicy | None = None, batch_policy: BatchPolicy | None = None,
                  write_policy: WritePolicy | None = None, query_policy: QueryPolicy | None = None,
                  max_in_flight: int = 0, queue_timeout: float | None = None, workers: int | None = None,
-                 pause_gc: bool = True, config: dict[str, Any] | None = None) -> None:
+                 pause_gc: bool = True, fast_path: bool = False, config: dict[str, Any] | None = None) -> None:
         from .transport import open_transport
 
         self.hosts = parse_hosts(hosts)
@@ -117,6 +122,10 @@ class Client:
         self.workers = workers
         self.pause_gc = bool(pause_gc)
         self.transport = open_transport(transport, self.hosts, config=config)
+        if fast_path and not self.transport.numpy_batches:
+            self.transport.close()
+            raise ConfigError(f"fast_path needs transport='aerospike-py' (this client's is {self.transport.name!r})")
+        self.fast_path = bool(fast_path)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.read_paths: Counter[str] = Counter()

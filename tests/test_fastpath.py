@@ -30,7 +30,7 @@ TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint32", "float32", "float
 @pytest.fixture(scope="module")
 def both(aerospike_server):
     with aerodf.connect(aerospike_server.hosts, transport="official") as off, \
-            aerodf.connect(aerospike_server.hosts, transport="aerospike-py") as fast:
+            aerodf.connect(aerospike_server.hosts, transport="aerospike-py", fast_path=True) as fast:
         yield off, fast
 
 
@@ -105,3 +105,10 @@ def test_general_schema_on_aerospike_py_uses_the_general_path(both, client, set_
     df = fast.read_batch([1], {"a": "int64", "s": "string"}, namespace="test", set=set_name, output="polars")
     assert df.to_dicts() == [{"a": 1, "s": "x"}]
     assert fast.read_paths["general"] == before.get("general", 0) + 1
+
+
+def test_fast_path_needs_aerospike_py(aerospike_server):
+    with pytest.raises(aerodf.ConfigError, match="fast_path"):
+        aerodf.connect(aerospike_server.hosts, transport="official", fast_path=True)
+    with aerodf.connect(aerospike_server.hosts, transport="aerospike-py") as c:
+        assert not c.fast_path  # measured slower here: opt-in

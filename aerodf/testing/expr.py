@@ -209,7 +209,31 @@ def _in_list(node):
 
 # ------------------------------------------------------------------ logic
 
+def _type_checks(nodes: list) -> list[tuple[str, int]] | None:
+    """``[(bin, particle type)]`` when every node is ``bin_type(bin) == int``, else None."""
+    out = []
+    for n in nodes:
+        if not (isinstance(n, list) and len(n) == 3 and n[0] == X.EQ and isinstance(n[1], list)
+                and len(n[1]) == 2 and n[1][0] == X.BIN_TYPE and isinstance(n[1][1], bytes)
+                and type(n[2]) is int):
+            return None
+        out.append((_name(n[1][1]), n[2]))
+    return out
+
+
 def _and(node):
+    checks = _type_checks(node[1:])
+    if checks:
+        # a conjunction of bin-type checks (aerodf's fast-path guard) in one loop: the
+        # same answer (never unknown: a missing bin has type 0) at a fraction of the calls
+        def all_types(rec, env):
+            bins = rec.bins
+            for name, pt in checks:
+                b = bins.get(name)
+                if (0 if b is None else b.ptype) != pt:
+                    return False
+            return True
+        return all_types, X.T_BOOL
     parts = [_compile(n)[0] for n in node[1:]]
 
     def fn(rec, env):

@@ -323,7 +323,7 @@ class Handlers:
         parts: list[bytes] = []
         size = 0
         prev: Command | None = None
-        fast = None  # (ns, nobindata, getall, names) for repeated plain reads
+        fast = None  # (ns, nobindata, getall, names, filter) for repeated plain reads
         now = now_citrusleaf()
         unpack_row = struct.Struct(">I20sB").unpack_from
         for _ in range(n):
@@ -388,7 +388,7 @@ class Handlers:
         return cmd, pos
 
     def _fast_read(self, cmd: Command):
-        if cmd.info2 & INFO2_WRITE or cmd.filter is not None:
+        if cmd.info2 & INFO2_WRITE:
             return None
         if any(op.op != OP_READ or not op.name for op in cmd.ops):
             return None
@@ -396,16 +396,18 @@ class Handlers:
         if ns is None:
             return None
         getall = bool(cmd.info1 & INFO1_GET_ALL) or not cmd.ops
-        return ns, bool(cmd.info1 & INFO1_NOBINDATA), getall, [op.name for op in cmd.ops]
+        return ns, bool(cmd.info1 & INFO1_NOBINDATA), getall, [op.name for op in cmd.ops], cmd.filter
 
     @staticmethod
     def _fast_row(fast, digest: bytes, index: int, now: int) -> bytes:
-        ns, nobindata, getall, names = fast
+        ns, nobindata, getall, names, filt = fast
         rec = ns.partitions[(digest[0] | (digest[1] << 8)) & 4095].get(digest)
         if rec is not None and rec.void_time and rec.void_time <= now:
             rec = ns.get(digest, now)
         if rec is None:
             return HEADER.pack(22, 0, 0, 0, 0, RC.KEY_NOT_FOUND, 0, 0, index, 0, 0)
+        if filt is not None and not filt.matches(rec):
+            return HEADER.pack(22, 0, 0, 0, 0, RC.FILTERED_OUT, 0, 0, index, 0, 0)
         if nobindata:
             return HEADER.pack(22, 0, 0, 0, 0, 0, rec.gen, rec.void_time, index, 0, 0)
         if getall:

@@ -10,9 +10,8 @@ Run it against a cluster (or ``python -m aerodf server``)::
 One :class:`aerodf.aio.AsyncReader` is opened at startup and shared by every
 request: it keeps the connection and the compiled schema, bounds what is in
 flight on the cluster (``max_in_flight``) and sheds load instead of queueing
-without end (``queue_timeout`` -> HTTP 503). The schema is all numeric, so with
-aerospike-py installed reads take the NumPy fast path; missing users and
-missing features come back as ``null``, never as made-up zeros.
+without end (``queue_timeout`` -> HTTP 503). Missing users and missing
+features come back as ``null``, never as made-up zeros.
 """
 
 from __future__ import annotations
