@@ -10,8 +10,9 @@ Suites: read_batch at several sizes for a numeric (10 numeric bins) and a
 mixed (int, float, str, bool, 16-float vector) schema against the bare
 ``client.batch_read`` and the hand-written DataFrame way; scans with and
 without a pushed filter; write_frame against ``client.batch_write`` from row
-dicts; feature-fetch latency (100 keys x 10 numeric bins) at several
-concurrencies, p50 and p99.
+dicts; serving (``benchmarks/serving.py``): feature-fetch latency (100 keys x
+10 numeric bins) for every path at several concurrencies, p50 and p99, and
+the GIL share of each path.
 
 Writes ``results/latest.json`` (raw), ``results/latest.md`` (tables) and
 ``results/latest.png`` (chart). ``--quick`` runs tiny sizes in well under a
@@ -35,6 +36,7 @@ import numpy as np  # noqa: E402
 
 import aerodf  # noqa: E402
 from aerodf.demo import SCHEMA as MIXED, make_rows  # noqa: E402
+from benchmarks import serving  # noqa: E402
 from benchmarks._common import cluster, machine, rss_kb  # noqa: E402
 
 NS = "test"
@@ -113,7 +115,7 @@ def mixed_frame(n: int):
     return df.with_columns(pl.Series("key", np.arange(n)))
 
 
-def suite_read_batch(client, raw, srv, sizes, repeat) -> dict:
+def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None, py_fast=None) -> dict:
     import pandas as pd
     import polars as pl
 
@@ -143,6 +145,21 @@ def suite_read_batch(client, raw, srv, sizes, repeat) -> dict:
                 "aerodf.read_batch -> pandas": lambda: aerodf.read_batch(ids, schema, output="pandas", **kw),
                 "aerodf.read_batch -> polars": lambda: aerodf.read_batch(ids, schema, output="polars", **kw),
             }
+            if pyc is not None and schema_name == "numeric":
+                dtype = np.dtype([(f.bin_name, "<i8" if str(f.type) == "int64" else "<f8") for f in schema])
+
+                def py_numpy():
+                    for s in range(0, n, CHUNK):
+                        pyc.batch_read(keys[s : s + CHUNK], bins).to_numpy(dtype)
+
+                kw_py = dict(kw, client=py_general)
+                cases.update({
+                    "bare aerospike-py to_numpy (raw array)": py_numpy,
+                    "aerodf aerospike-py general -> polars": lambda: aerodf.read_batch(ids, schema, output="polars",
+                                                                                     **kw_py),
+                    "aerodf aerospike-py fast path -> polars": lambda: aerodf.read_batch(
+                        ids, schema, output="polars", **dict(kw, client=py_fast)),
+                })
             print(f"  read_batch {schema_name} {n:,} ...", flush=True)
             out[f"{schema_name}/{n}"] = run_cases(cases, repeat, srv, n)
     return out
@@ -198,46 +215,6 @@ def suite_write(client, raw, srv, n, repeat) -> dict:
                      repeat, srv, n)
 
 
-def suite_latency(client, raw, srv, n_keys, levels, per_thread) -> dict:
-    bins = NUMERIC.bins
-    out = {}
-    for level in levels:
-        for name in ("official client by hand", "aerodf.read_batch -> numpy", "aerodf.read_batch -> polars"):
-            lat: list[float] = []
-            lock = threading.Lock()
-
-            def worker(seed: int) -> None:
-                rng = random.Random(seed)
-                mine = []
-                for _ in range(per_thread):
-                    ids = [rng.randrange(n_keys) for _ in range(100)]
-                    t0 = time.perf_counter()
-                    if name.startswith("official"):
-                        res = raw.batch_read([(NS, "bench_num", i) for i in ids], bins)
-                        [r.record[2] for r in res.batch_records]
-                    else:
-                        aerodf.read_batch(ids, NUMERIC, namespace=NS, set="bench_num", client=client,
-                                          output="numpy" if "numpy" in name else "polars", progress=False)
-                    mine.append(time.perf_counter() - t0)
-                with lock:
-                    lat.extend(mine)
-
-            threads = [threading.Thread(target=worker, args=(i,)) for i in range(level)]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-            lat.sort()
-            out[f"{name} @ {level}"] = {
-                "concurrency": level, "requests": len(lat), "p50_ms": 1000 * lat[len(lat) // 2],
-                "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], "requests_per_s": len(lat) / wall,
-            }
-    print("  latency done", flush=True)
-    return out
-
-
 def markdown(payload: dict) -> str:
     m = payload["machine"]
     lines = [f"Run {payload['when']} on {m['cpus']} cores, Python {m['python']}, {payload['hosts']}; "
@@ -259,10 +236,7 @@ def markdown(payload: dict) -> str:
         table(f"read_batch, {int(n):,} keys, {schema_name} schema", rows, "bare client.batch_read")
     table(f"scan, {payload['scan_records']:,} records", payload["scan"])
     table(f"write, {payload['write_records']:,} rows x 5 bins", payload["write"])
-    lines.extend(["### feature fetch: 100 keys x 10 numeric bins per request", "",
-                  "| path @ concurrency | p50 ms | p99 ms | requests/s |", "|---|---:|---:|---:|"])
-    for name, r in payload["latency"].items():
-        lines.append(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['requests_per_s']:,.0f} |")
+    lines.append(serving.markdown(payload["serving"]))
     return "\n".join(lines) + "\n"
 
 
@@ -285,11 +259,11 @@ def chart(payload: dict, path: Path) -> None:
         ax.set_xlabel("records / s (higher is better)")
         ax.invert_yaxis()
     ax = axes.flat[3]
-    lat = payload["latency"]
+    lat = {k: v for k, v in payload["serving"]["latency"].items() if v["concurrency"] == 1}
     names = list(lat)
     ax.barh(names, [lat[n]["p99_ms"] for n in names], color="#f0a040", label="p99")
     ax.barh(names, [lat[n]["p50_ms"] for n in names], color="#2a7ab9", label="p50")
-    ax.set_title("feature fetch latency (lower is better)")
+    ax.set_title("feature fetch latency, one request at a time (lower is better)")
     ax.set_xlabel("ms per request of 100 keys")
     ax.invert_yaxis()
     ax.legend()
@@ -311,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
     if args.quick:
-        sizes, repeat, levels, per_thread = [2_000], 1, [1, 4], 5
+        sizes, repeat, levels, requests, rounds, gil_s = [2_000], 1, [1, 4], 20, 1, 0.3
     else:
-        sizes, repeat, levels, per_thread = [10_000, 100_000, 1_000_000], args.repeat, [1, 10, 64], 50
+        sizes, repeat, levels, requests, rounds, gil_s = [10_000, 100_000, 1_000_000], args.repeat, [1, 10, 64], 600, 3, 2.0
     biggest = max(sizes)
     scan_n = min(biggest, 100_000)
     out_dir = Path(args.out)
@@ -329,17 +303,26 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"loading {set_name} failed: {report}")
         raw = aerospike.client({"hosts": srv.hosts, "policies": {
             "batch": {"total_timeout": 60_000}, "batch_write": {"total_timeout": 60_000}}}).connect()
+        import aerospike_py
+
+        pyc = aerospike_py.client({"hosts": srv.hosts, "timeout": 60_000}).connect()
+        py_general = aerodf.connect(srv.hosts, transport="aerospike-py", max_in_flight=64, workers=2)
+        py_fast = aerodf.connect(srv.hosts, transport="aerospike-py", max_in_flight=64, workers=2, fast_path=True)
         with aerodf.connect(srv.hosts, max_in_flight=64, workers=2) as client:
             payload = {
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                 "hosts": args.hosts or "aerodf test server", "repeat": repeat, "quick": args.quick,
-                "read_batch": suite_read_batch(client, raw, srv, sizes, repeat),
+                "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, py_fast),
                 "scan_records": scan_n, "scan": suite_scan(client, raw, srv, scan_n, repeat),
                 "write_records": min(biggest, 100_000),
                 "write": suite_write(client, raw, srv, min(biggest, 100_000), repeat),
-                "latency": suite_latency(client, raw, srv, biggest, levels, per_thread),
             }
+        payload["serving"] = serving.suite(srv.hosts, biggest, levels, requests, rounds, gil_s, set_name="bench_num")
+        print("  serving done", flush=True)
         raw.close()
+        pyc.close()
+        py_general.close()
+        py_fast.close()
     payload["seconds"] = time.perf_counter() - t_start
     (out_dir / "latest.json").write_text(json.dumps(payload, indent=2, default=str))
     (out_dir / "latest.md").write_text(markdown(payload))

@@ -62,11 +62,11 @@ def load(hosts, n: int) -> None:
 class Paths:
     """Every path as a sync ``fn(ids)`` or an async ``afn(ids)``; clients opened once."""
 
-    def __init__(self, hosts) -> None:
+    def __init__(self, hosts, set_name: str = SET) -> None:
         import aerospike
         import aerospike_py
 
-        self.hosts = hosts
+        self.hosts, self.set = hosts, set_name
         self.raw = aerospike.client({"hosts": hosts}).connect()
         self.pyc = aerospike_py.client({"hosts": hosts}).connect()
         self.off = aerodf.connect(hosts, transport="official", max_in_flight=0, workers=2)
@@ -75,20 +75,20 @@ class Paths:
         self.async_ready: dict[str, Any] = {}
 
     def sync(self) -> dict[str, Callable[[list[int]], Any]]:
-        raw, pyc, bins = self.raw, self.pyc, self.bins
+        raw, pyc, bins, st = self.raw, self.pyc, self.bins, self.set
 
         def official_hand(ids):
-            res = raw.batch_read([(NS, SET, i) for i in ids], bins)
+            res = raw.batch_read([(NS, st, i) for i in ids], bins)
             return [r.record[2] if r.record is not None else None for r in res.batch_records]
 
         def py_list(ids):
-            return pyc.batch_read([(NS, SET, i) for i in ids], bins).to_list()
+            return pyc.batch_read([(NS, st, i) for i in ids], bins).to_list()
 
         def py_numpy(ids):
-            return pyc.batch_read([(NS, SET, i) for i in ids], bins).to_numpy(DTYPE)
+            return pyc.batch_read([(NS, st, i) for i in ids], bins).to_numpy(DTYPE)
 
         def aerodf_read(client, output):
-            return lambda ids: aerodf.read_batch(ids, SCHEMA, namespace=NS, set=SET, client=client, output=output,
+            return lambda ids: aerodf.read_batch(ids, SCHEMA, namespace=NS, set=st, client=client, output=output,
                                                  progress=False)
 
         return {
@@ -104,17 +104,18 @@ class Paths:
         import aerospike_py
 
         ac = await aerospike_py.AsyncClient({"hosts": self.hosts}).connect()
+        st = self.set
         readers = {
-            name: await aio.AsyncReader.open(SCHEMA, namespace=NS, set=SET, hosts=self.hosts, transport=t,
+            name: await aio.AsyncReader.open(SCHEMA, namespace=NS, set=st, hosts=self.hosts, transport=t,
                                              output=out, workers=16)
             for name, t, out in (("aerodf.aio aerospike-py -> numpy", "aerospike-py", "numpy"),
                                  ("aerodf.aio aerospike-py -> polars", "aerospike-py", "polars"),
                                  ("aerodf.aio official -> numpy", "official", "numpy"))
         }
-        bins = self.bins
+        bins, st = self.bins, self.set
 
         async def py_async_numpy(ids):
-            return (await ac.batch_read([(NS, SET, i) for i in ids], bins)).to_numpy(DTYPE)
+            return (await ac.batch_read([(NS, st, i) for i in ids], bins)).to_numpy(DTYPE)
 
         self._async_close = [ac.close(), *(r.close() for r in readers.values())]
         paths = {"hand: aerospike-py async to_numpy (raw array)": py_async_numpy}
@@ -205,8 +206,10 @@ def summarize(lat: list[float], wall: float, level: int) -> dict[str, Any]:
             "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], "requests_per_s": len(lat) / wall}
 
 
-def suite(hosts, n_keys: int, levels: list[int], requests: int, rounds: int, gil_seconds: float) -> dict[str, Any]:
-    paths = Paths(hosts)
+def suite(hosts, n_keys: int, levels: list[int], requests: int, rounds: int, gil_seconds: float,
+          set_name: str = SET) -> dict[str, Any]:
+    """Run every path; ``set_name`` holds ``n_keys`` records of :data:`SCHEMA` (keys 0..n-1)."""
+    paths = Paths(hosts, set_name)
     loop = asyncio.new_event_loop()
     try:
         sync_paths = paths.sync()

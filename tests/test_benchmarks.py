@@ -25,8 +25,14 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path):
     assert all(r["median_s"] > 0 and r["server_s"] is not None for r in rb.values())
     assert {"aerodf.read_query(where=age > 80)", "aerodf.read_query -> pandas"} <= set(payload["scan"])
     assert "aerodf.write_frame (polars)" in payload["write"]
-    assert any(k.startswith("aerodf.read_batch") for k in payload["latency"])
+    assert "aerodf aerospike-py fast path -> polars" in payload["read_batch"]["numeric/2000"]
+    lat = payload["serving"]["latency"]
+    assert {r["concurrency"] for r in lat.values()} == {1, 4}
+    assert all(r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"] for r in lat.values())
+    assert any(k.startswith("aerodf.aio aerospike-py") for k in lat)
+    gil = payload["serving"]["gil"]
+    assert all(r["slowdown"] > 0 and r["fetch_requests_per_s"] > 0 for r in gil.values())
     md = (tmp_path / "latest.md").read_text()
-    assert "### read_batch, 2,000 keys, mixed schema" in md and "p99 ms" in md
+    assert "### read_batch, 2,000 keys, mixed schema" in md and "p99 ms" in md and "GIL share" in md
     png = (tmp_path / "latest.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
