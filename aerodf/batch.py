@@ -251,14 +251,17 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     n = source.n
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     transport, limiter = client.transport, client.limiter
-    plan = fastpath.plan_for(schema) if client.fast_path else None
-    wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None else None
-    client.count_path("numpy" if plan is not None else "general", n)
+    columnar = transport.columnar and transport.covers(policy)
+    plan = fastpath.plan_for(schema) if (client.fast_path or columnar) else None
+    wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None and not columnar else None
+    client.count_path(("wire" if columnar else "numpy") if plan is not None else "general", n)
 
     def fetch(start: int, end: int):
         user_keys = source.user_keys(start, end)
         client_keys = source.client_keys(start, end, user_keys)
         with limiter.slot():
+            if plan is not None and columnar:
+                return transport.read_plan(client_keys, plan, policy), user_keys
             if plan is not None:
                 return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
             return transport.batch_read(client_keys, bins, policy), user_keys

@@ -22,6 +22,7 @@ differs. A record's rows never pass through a Python dict unless irregular.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -47,6 +48,7 @@ class FastPlan:
     ranges: tuple[tuple[str, int, int], ...]  # (bin, lo, hi) of narrowed integer fields
 
 
+@functools.lru_cache(maxsize=256)
 def plan_for(schema: Schema) -> FastPlan | None:
     """The fast-path plan of ``schema``, or None when a field is not plain numeric."""
     wire, guard, ranges = [], [], []

@@ -128,3 +128,13 @@ try:
     ripemd160 = _hashlib_ripemd160
 except (ValueError, TypeError):  # pragma: no cover - depends on the OpenSSL build
     ripemd160 = _pure_ripemd160
+
+
+def prefixed_hasher(prefix: bytes):
+    """A RIPEMD-160 object already fed ``prefix`` (``.copy()`` it per key), or None
+    where hashlib lacks RIPEMD-160 (then use :func:`ripemd160`)."""
+    if ripemd160 is not _hashlib_ripemd160:
+        return None
+    h = hashlib.new("ripemd160")
+    h.update(prefix)
+    return h

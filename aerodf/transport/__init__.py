@@ -7,6 +7,9 @@ Transports share one interface (:class:`~aerodf.transport.base.Transport`):
 ``aerospike-py``
     The optional Rust-core client (``pip install aerodf[aerospike-py]``):
     native async for :mod:`aerodf.aio` and the NumPy fast path.
+``wire``
+    aerodf's own protocol client for numeric batch reads, decoded straight
+    into columns; everything else through the official client.
 ``auto``
     ``aerospike-py`` when it is installed, else ``official``.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from .base import RecordsChunk, Transport
 
-TRANSPORTS = ("official", "aerospike-py", "auto")
+TRANSPORTS = ("official", "aerospike-py", "wire", "auto")
 
 
 def available() -> list[str]:
@@ -31,12 +34,17 @@ def resolve_name(name: str) -> str:
     from ..errors import ConfigError
 
     canonical = {"official": "official", "aerospike-py": "aerospike-py", "aerospike_py": "aerospike-py",
-                 "auto": "auto"}.get(name)
+                 "wire": "wire", "auto": "auto"}.get(name)
     if canonical is None:
         raise ConfigError(f"unknown transport {name!r}; choose from {', '.join(TRANSPORTS)}")
     have = available()
     if canonical == "auto":
         return "aerospike-py" if "aerospike-py" in have else "official"
+    if canonical == "wire":
+        canonical_needs = "official"  # the wire transport delegates what it does not cover
+        if canonical_needs not in have:
+            raise ConfigError("transport 'wire' needs the official client for what it does not cover")
+        return canonical
     if canonical not in have:
         extra = "aerospike-py" if canonical == "aerospike-py" else "the default install"
         raise ConfigError(f"transport {canonical!r} needs its client library: pip install 'aerodf[{extra}]'"
@@ -51,6 +59,10 @@ def open_transport(name: str, hosts, **options) -> Transport:
         from .aerospike_py import AerospikePyTransport
 
         return AerospikePyTransport(hosts, **options)
+    if name == "wire":
+        from .wire import WireTransport
+
+        return WireTransport(hosts, **options)
     from .official import OfficialTransport
 
     return OfficialTransport(hosts, **options)

@@ -1,0 +1,74 @@
+"""The ``wire`` transport: aerodf speaks the protocol itself for numeric batch reads.
+
+Covered on the wire: batch reads of schemas whose fields are all ints,
+floats or bools (:func:`aerodf.fastpath.plan_for`), without a native filter
+expression or compression. Everything else -- other schemas, writes, scans
+and queries, TLS and authentication -- runs through the official client,
+automatically; ``client.read_paths`` counts the records each path served
+(``"wire"`` vs ``"general"``), and ``transport.delegate`` is the official
+transport doing the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+from ..fastpath import FastChunk, FastPlan
+from ..policy import BatchPolicy, QueryPolicy, WritePolicy
+from ..wire import batch as wb
+from ..wire.cluster import Cluster
+from .base import Key, RecordsChunk, Transport, WriteResult
+
+
+class WireTransport(Transport):
+    """Columnar batch reads over aerodf's own connections; the rest via the official client."""
+
+    name = "wire"
+    columnar = True
+
+    def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
+        from .official import OfficialTransport
+
+        cfg = dict(config or {})
+        self.cluster = Cluster(hosts, connect_timeout=cfg.pop("connect_timeout", 1000) / 1000,
+                               tend_interval=cfg.pop("tend_interval", 1000) / 1000,
+                               max_conns_per_node=cfg.pop("max_conns_per_node", 64))
+        self.delegate = OfficialTransport(hosts, config=cfg or None)
+        self._layouts: dict[tuple, wb.Layout] = {}
+        self._lock = threading.Lock()
+
+    def covers(self, policy: BatchPolicy) -> bool:
+        """Whether a batch read under ``policy`` can run on the wire."""
+        return policy.filter is None and not policy.compress
+
+    def read_plan(self, keys: Sequence[Key], plan: FastPlan, policy: BatchPolicy) -> FastChunk:
+        lay = self._layouts.get(plan.dtype)  # the dtype names the bins, in order, and their widths
+        if lay is None:
+            with self._lock:
+                lay = self._layouts.setdefault(plan.dtype, wb.layout(plan))
+        return wb.read(self.cluster, keys, plan, lay, policy)
+
+    # everything else: the official client
+    def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
+        return self.delegate.batch_read(keys, bins, policy)
+
+    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
+        return self.delegate.sample(namespace, set_name, n, policy)
+
+    def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
+        return self.delegate.sindexes(namespace, set_name)
+
+    def query_range(self, *args: Any, **kw: Any) -> None:
+        return self.delegate.query_range(*args, **kw)
+
+    def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
+                    batch: BatchPolicy, metas: Sequence[dict[str, int] | None] | None = None) -> list[WriteResult]:
+        return self.delegate.batch_write(keys, rows, policy, batch, metas)
+
+    def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
+        self.delegate.put(key, bins, policy)
+
+    def close(self) -> None:
+        self.cluster.close()
+        self.delegate.close()
