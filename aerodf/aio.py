@@ -12,8 +12,9 @@ Two transports:
     Native async: the request runs on the Rust client's runtime and the
     event loop is free meanwhile. With ``fast_path=True`` numeric schemas
     take the NumPy path (:mod:`aerodf.fastpath`).
-``official``
-    The synchronous official client on a bounded thread pool (``workers``).
+``official``, ``wire``
+    The synchronous official client, or aerodf's own wire reader, on a
+    bounded thread pool (``workers``).
 
 Either way the client's in-flight limiter (``max_in_flight``,
 ``queue_timeout``) bounds what reaches the cluster, and policies are the same
@@ -60,8 +61,8 @@ class AsyncReader:
     hosts
         Seed hosts (see :class:`aerodf.Client`).
     transport
-        ``"auto"`` (aerospike-py when installed, else official), ``"aerospike-py"``
-        or ``"official"``.
+        ``"auto"`` (aerospike-py when installed, else official), ``"aerospike-py"``,
+        ``"official"`` or ``"wire"``.
     max_in_flight, queue_timeout
         The in-flight bound across all reads of this reader (0 = unbounded),
         and how long a read may wait for a slot before
@@ -131,13 +132,18 @@ class AsyncReader:
             loop = asyncio.get_running_loop()
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="aerodf-aio")
             self._client = await loop.run_in_executor(self._pool, functools.partial(
-                Client, self.hosts, transport="official", batch_policy=self.policy, workers=1, config=self._config))
+                Client, self.hosts, transport=self.transport_name, batch_policy=self.policy, workers=1,
+                config=self._config))
         return self
 
     @property
     def path(self) -> str:
-        """Which path serves reads: ``numpy`` (fast path) or ``general``."""
-        return "numpy" if self.plan is not None else "general"
+        """Which path serves reads: ``numpy`` (fast path), ``wire`` or ``general``."""
+        if self.plan is not None:
+            return "numpy"
+        if self._client is not None and self._client.transport.columnar and fastpath.plan_for(self.schema):
+            return "wire"
+        return "general"
 
     async def read(self, keys: Iterable[Any]) -> Any:
         """The records of ``keys`` as a frame (or table / array), in key order."""

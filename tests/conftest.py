@@ -45,9 +45,9 @@ def pyclient(aerospike_server):
 def _transports() -> list:
     from aerodf.transport import available
 
-    have = available()
+    have = available() + ["wire"]
     return [pytest.param(name, marks=() if name in have else pytest.mark.skip(reason=f"{name} not installed"))
-            for name in ("official", "aerospike-py")]
+            for name in ("official", "aerospike-py", "wire")]
 
 
 @pytest.fixture(scope="session", params=_transports())

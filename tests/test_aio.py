@@ -41,7 +41,9 @@ def test_async_read_equals_sync_read(aerospike_server, features, transport, sche
                                    transport=transport, output="polars", with_key=True, chunk_size=16,
                                    fast_path=fast_path) as r:
             assert r.transport_name == transport
-            assert r.path == ("numpy" if fast_path and schema is NUMERIC else "general")
+            numeric = schema is NUMERIC
+            assert r.path == ("numpy" if fast_path and numeric else "wire" if transport == "wire" and numeric
+                              else "general")
             return await r.read(keys), await r.read(keys[:5])
 
     got, small = run(main())

@@ -56,7 +56,7 @@ def test_feature_service_end_to_end(aerospike_server, feature_set, transport):
     ]))
     assert health.status_code == 200
     assert health.json()["transport"] == transport
-    assert health.json()["path"] == "general"
+    assert health.json()["path"] == ("wire" if transport == "wire" else "general")
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert body["names"] == ["clicks_7d", "ctr_7d", "age_days", "is_active"]

@@ -21,16 +21,25 @@ import aerodf
 from aerodf.fastpath import plan_for
 from aerodf.schema import Schema
 
-pytest.importorskip("aerospike_py")
+
+def _columnar_paths():
+    from aerodf.transport import available
+
+    have_py = "aerospike-py" in available()
+    return [pytest.param("aerospike-py", marks=() if have_py else pytest.mark.skip(reason="aerospike-py missing")),
+            "wire"]
 
 _sets = itertools.count()
 TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint32", "float32", "float64", "bool"]
 
 
-@pytest.fixture(scope="module")
-def both(aerospike_server):
+@pytest.fixture(scope="module", params=_columnar_paths())
+def both(aerospike_server, request):
+    """The official general path, and a columnar one: aerospike-py's to_numpy or the wire decoder."""
+    kw = {"fast_path": True} if request.param == "aerospike-py" else {}
     with aerodf.connect(aerospike_server.hosts, transport="official") as off, \
-            aerodf.connect(aerospike_server.hosts, transport="aerospike-py", fast_path=True) as fast:
+            aerodf.connect(aerospike_server.hosts, transport=request.param, **kw) as fast:
+        fast.path_name = "numpy" if request.param == "aerospike-py" else "wire"
         yield off, fast
 
 
@@ -75,7 +84,7 @@ def test_fast_path_equals_general_path(both, client, seed, irregular, on_missing
     keys = list(range(n + 3))
     schema = Schema(fields)
     assert plan_for(schema) is not None
-    before = fast.read_paths["numpy"]
+    before = fast.read_paths[fast.path_name]
     kw = dict(on_missing=on_missing, on_type_error=on_type_error, with_meta=with_meta, with_key=True,
               chunk_size=rng.choice([7, 100]))
     want = _read(off, keys, schema, set_name, **kw)
@@ -86,7 +95,7 @@ def test_fast_path_equals_general_path(both, client, seed, irregular, on_missing
         assert isinstance(got, pl.DataFrame), got
         assert got.schema == want.schema
         assert got.equals(want), (got, want)
-    assert fast.read_paths["numpy"] > before  # the fast path really ran
+    assert fast.read_paths[fast.path_name] > before  # the columnar path really ran
 
 
 def test_plan_only_for_plain_numeric_schemas():

@@ -158,15 +158,15 @@ def test_server_error_rows_fail_with_their_code(wclient, fake, set_name):
     (pl.DataFrame({"key": [1], "v": pl.Series([1.5], dtype=pl.Float16) if hasattr(pl, "Float16") else [object()]}),
      None),
 ])
-def test_bad_input_is_rejected_before_any_write(wclient, set_name, frame, match):
+def test_bad_input_is_rejected_before_any_write(client, wclient, set_name, frame, match):
     with pytest.raises((aerodf.AerodfError, TypeError)) as e:
         aerodf.write_frame(frame, "test", set_name, client=wclient)
     if match:
         assert match in str(e.value)
-    assert _count(wclient.transport.client, "test", set_name) == 0
+    assert _count(client, "test", set_name) == 0
 
 
-def test_schema_validation_before_any_write(wclient, set_name):
+def test_schema_validation_before_any_write(client, wclient, set_name):
     df = pl.DataFrame({"key": [1, 2], "v": [100, 300]})
     with pytest.raises(aerodf.DataError, match="does not fit int8"):
         aerodf.write_frame(df, "test", set_name, client=wclient, schema={"v": "int8"})
@@ -175,9 +175,9 @@ def test_schema_validation_before_any_write(wclient, set_name):
                            schema={"v": "int64"})
     with pytest.raises(aerodf.ConfigError, match="not in the frame"):
         aerodf.write_frame(df, "test", set_name, client=wclient, schema={"w": "int64"})
-    assert _count(wclient.transport.client, "test", set_name) == 0
+    assert _count(client, "test", set_name) == 0
     aerodf.write_frame(df, "test", set_name, client=wclient, schema={"v": "int16"})
-    assert _count(wclient.transport.client, "test", set_name) == 2
+    assert _count(client, "test", set_name) == 2
 
 
 def test_schema_selects_columns_and_maps_bins(client, wclient, set_name):

@@ -46,8 +46,16 @@ from ..protocol.constants import (
 )
 from ..protocol.digest import key_bytes, prefixed_hasher, ripemd160
 from ..protocol.framing import recv_frame
-from ..protocol.message import HEADER, pack_field, pack_message_header, pack_op, parse_fields, parse_ops
-from ..protocol.values import decode_particle
+from ..protocol.message import (
+    HEADER,
+    MessageError,
+    pack_field,
+    pack_message_header,
+    pack_op,
+    parse_fields,
+    parse_ops,
+)
+from ..protocol.values import ValueCodecError, decode_particle
 from ..transport.base import RecordsChunk
 from .cluster import Cluster, Node
 
@@ -143,33 +151,70 @@ class Answer:
 def read_answer(sock: socket.socket, lay: Layout, n_ops: int) -> Answer:
     """Read frames until LAST; regular records are only located, not decoded."""
     ans = Answer()
-    hsize = HEADER.size
-    body = lay.body
-    unpack = HEADER.unpack_from
     while True:
         msg_type, payload = recv_frame(sock)
         if msg_type != MSG_TYPE_DATA:
             raise ConnectionError(f"batch answered with frame type {msg_type}")
-        end = len(payload)
-        pos = 0
-        regular: list[int] = []
+        try:
+            last = _locate(payload, lay.body, n_ops, ans)
+        except _Misaligned:
+            # a record guessed regular had another length: walk this payload op by op
+            last = _walk(payload, ans)
+        if last:
+            return ans
+
+
+class _Misaligned(Exception):
+    pass
+
+
+def _locate(payload: bytes, body: int, n_ops: int, ans: Answer) -> bool:
+    """Find the records of one frame, guessing that found records with the right op
+    count are regular (verified by :func:`fill`); True after the LAST header."""
+    hsize = HEADER.size
+    unpack = HEADER.unpack_from
+    end = len(payload)
+    pos = 0
+    regular: list[int] = []
+    irregular = []
+    last = False
+    try:
         while pos < end:
             hsz, _i1, _i2, i3, _i4, rc, gen, vt, idx, nf, nops = unpack(payload, pos)
             if hsz != hsize:
-                raise ConnectionError(f"bad message header size {hsz}")
+                raise _Misaligned
             if i3 & INFO3_LAST:
-                ans.error = rc
-                if regular:
-                    ans.regular_payloads.append((payload, regular))
-                return ans
+                ans.error, last = rc, True
+                break
             if rc == 0 and nf == 0 and nops == n_ops and pos + hsize + body <= end:
                 regular.append(pos)
                 pos += hsize + body
                 continue
             pos, bins = _decode_record(payload, pos + hsize, end, nf, nops)
-            ans.irregular.append((idx, rc, gen, vt, bins if rc == 0 else None))
-        if regular:
-            ans.regular_payloads.append((payload, regular))
+            irregular.append((idx, rc, gen, vt, bins if rc == 0 else None))
+    except (struct.error, MessageError, IndexError, ValueCodecError):
+        raise _Misaligned from None
+    if pos > end:
+        raise _Misaligned
+    if regular:
+        ans.regular_payloads.append((payload, regular))
+    ans.irregular.extend(irregular)
+    return last
+
+
+def _walk(payload: bytes, ans: Answer) -> bool:
+    """Every record of one frame decoded op by op (no regular guess)."""
+    pos, end = 0, len(payload)
+    while pos < end:
+        hsz, _i1, _i2, i3, _i4, rc, gen, vt, idx, nf, nops = HEADER.unpack_from(payload, pos)
+        if hsz != HEADER.size:
+            raise ConnectionError(f"bad message header size {hsz}")
+        if i3 & INFO3_LAST:
+            ans.error = rc
+            return True
+        pos, bins = _decode_record(payload, pos + hsz, end, nf, nops)
+        ans.irregular.append((idx, rc, gen, vt, bins if rc == 0 else None))
+    return False
 
 
 def _decode_record(payload: bytes, pos: int, end: int, nf: int, nops: int) -> tuple[int, dict]:
@@ -213,16 +258,10 @@ def fill(answer: Answer, lay: Layout, plan: FastPlan, data: np.ndarray, codes: n
 
 
 def _rewalk(payload: bytes, offs: list[int]) -> list[tuple[int, int, int, int, dict | None]]:
-    """Op-by-op decode of the records of a payload (its regular guess was wrong)."""
-    out = []
-    pos, end = offs[0], len(payload)
-    while pos < end:
-        hsz, _i1, _i2, i3, _i4, rc, gen, vt, idx, nf, nops = HEADER.unpack_from(payload, pos)
-        if i3 & INFO3_LAST:
-            break
-        pos, bins = _decode_record(payload, pos + hsz, end, nf, nops)
-        out.append((idx, rc, gen, vt, bins if rc == 0 else None))
-    return out
+    """Op-by-op decode of a frame whose regular guess failed the template check."""
+    ans = Answer()
+    _walk(payload, ans)
+    return ans.irregular
 
 
 def _gather_be(arr: np.ndarray, at: np.ndarray, width: int, dtype: str) -> np.ndarray:
@@ -342,6 +381,7 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
         cls = type(err) if isinstance(err, E.AerospikeServerError) else E.TimeoutError_
         raise cls(f"{err.args[0] if err.args else err}; {len(pending)} of {n} keys not read "
                   f"after {attempt} attempt(s): {E.describe_keys(user)}", code=getattr(err, "code", 9), keys=user)
+    _out_of_range(plan, data, codes, gens, vts, general)
     redo = np.asarray(sorted(general), dtype=np.int64)
     gen_chunk = None
     if len(redo):
@@ -351,6 +391,25 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
                                  ttls=[(-1 if t == 0xFFFFFFFF else int(t)) for t in ttl_of(
                                      np.asarray([r[2] for r in rows], dtype=np.uint32)).tolist()])
     return FastChunk(data, codes, _meta(gens, vts), redo, gen_chunk)
+
+
+def _out_of_range(plan: FastPlan, data: np.ndarray, codes: np.ndarray, gens: np.ndarray, vts: np.ndarray,
+                  general: dict) -> None:
+    """Regular records with an int too wide for its field go to the general path (which
+    raises or nulls exactly as for any read), as dicts rebuilt from their exact values."""
+    if not plan.ranges:
+        return
+    found = codes == 0
+    bad = np.zeros(len(codes), dtype=bool)
+    for name, lo, hi in plan.ranges:
+        col = data[name]
+        bad |= found & ((col < lo) | (col > hi))
+    bools = {n for n in plan.bins if plan.dtype[n].kind == "u"}
+    for i in np.flatnonzero(bad).tolist():
+        if i not in general:
+            row = data[i]
+            bins = {n: (bool(row[n]) if n in bools else row[n].item()) for n in plan.bins}
+            general[i] = (0, int(gens[i]), int(vts[i]), bins)
 
 
 def _meta(gens: np.ndarray, vts: np.ndarray) -> np.ndarray:

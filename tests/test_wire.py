@@ -1,0 +1,127 @@
+"""The wire transport: routing, the policy model on aerodf's own connections,
+partition-map refresh, the decoder's irregular paths and the digest fallback.
+
+Read/query/write suites already run over ``wire`` (conftest's ``transport``);
+the differential property test against the official path is in
+tests/test_fastpath.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import polars as pl
+import pytest
+
+import aerodf
+from aerodf.protocol import digest as dg
+from aerodf.wire import batch as wb
+
+NUM = {"v": "int64", "w": "float64"}
+
+
+def _wait(pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def cluster_data(aerospike_cluster):
+    frame = pl.DataFrame({"key": list(range(300)), "v": list(range(300)), "w": [i / 4 for i in range(300)]})
+    with aerodf.connect(aerospike_cluster.hosts) as c:
+        aerodf.write_frame(frame, "test", "wire3", client=c)
+    return "wire3"
+
+
+def test_routes_by_partition_over_all_nodes_from_one_seed(aerospike_cluster, cluster_data):
+    with aerodf.connect(aerospike_cluster.hosts[:1], transport="wire") as c:
+        assert len(c.transport.cluster.map.nodes) == 3
+        aerospike_cluster.reset_stats()
+        df = c.read_batch(range(300), NUM, namespace="test", set=cluster_data, output="polars", chunk_size=300)
+        assert df["v"].to_list() == list(range(300))
+        st = aerospike_cluster.stats()
+        # one request per node for the one chunk: every key went to the node owning its partition
+        assert [st[f"node{i}_requests"] for i in range(3)] == [1, 1, 1]
+        assert c.read_paths["wire"] == 300
+
+
+def test_stalled_node_retries_on_the_replica(aerospike_cluster, cluster_data):
+    with aerodf.connect(aerospike_cluster.hosts, transport="wire") as c:
+        aerospike_cluster.add_fault("delay", command="batch", node=0, ms=1500, count=1)
+        df = c.read_batch(range(300), NUM, namespace="test", set=cluster_data, output="polars", chunk_size=300,
+                          socket_timeout=200, total_timeout=3000, max_retries=2)
+        assert df["v"].to_list() == list(range(300))
+        aerospike_cluster.clear_faults()
+        aerospike_cluster.add_fault("delay", command="batch", node=0, ms=1500)  # every attempt
+        with pytest.raises(aerodf.TimeoutError) as e:
+            c.read_batch(range(300), NUM, namespace="test", set=cluster_data, chunk_size=300, replica="master",
+                         socket_timeout=200, total_timeout=600, max_retries=1)
+        # the error names exactly the keys whose master is the stalled node 0
+        nodes = c.transport.cluster.map.nodes
+        stalled = next(i for i, n in enumerate(nodes) if (n.host, n.port) == tuple(aerospike_cluster.hosts[0]))
+        owners = c.transport.cluster.owners("test")[0]
+        pids = [dg.partition_id(bytes(d)) for d in wb.digests([("test", cluster_data, k) for k in range(300)])]
+        on_node0 = [k for k in range(300) if owners[pids[k]] == stalled]
+        assert sorted(e.value.keys) == on_node0 and 0 < len(on_node0) < 300
+        aerospike_cluster.clear_faults()
+        time.sleep(1.6)  # let the stalled answers drain
+
+
+def test_partition_map_follows_nodes_leaving_and_joining(aerospike_cluster, cluster_data):
+    with aerodf.connect(aerospike_cluster.hosts, transport="wire", config={"tend_interval": 100}) as c:
+        cl = c.transport.cluster
+        assert len(cl.map.nodes) == 3
+        aerospike_cluster.stop_node(2)
+        try:
+            assert _wait(lambda: len(cl.map.nodes) == 2)
+            assert (cl.owners("test")[0] >= 0).all()  # every partition has a master again
+            df = c.read_batch(range(300), NUM, namespace="test", set=cluster_data, output="polars")
+            assert df["v"].to_list() == list(range(300))
+        finally:
+            aerospike_cluster.start_node(2)
+        assert _wait(lambda: len(cl.map.nodes) == 3)
+        df = c.read_batch(range(300), NUM, namespace="test", set=cluster_data, output="polars")
+        assert df["w"].to_list() == [i / 4 for i in range(300)]
+
+
+def test_what_the_wire_does_not_cover_runs_through_the_official_client(aerospike_server, set_name):
+    from aerospike_helpers import expressions as exp
+
+    aerodf.write_frame(pl.DataFrame({"key": [1, 2], "v": [1, 2], "s": ["a", "b"]}), "test", set_name,
+                       client=aerodf.connect(aerospike_server.hosts))
+    with aerodf.connect(aerospike_server.hosts, transport="wire") as c:
+        assert c.transport_name == "wire"
+        df = c.read_batch([1, 2], {"v": "int64", "s": "string"}, namespace="test", set=set_name, output="polars")
+        assert df.to_dicts() == [{"v": 1, "s": "a"}, {"v": 2, "s": "b"}]
+        df = c.read_batch([1, 2], {"v": "int64"}, namespace="test", set=set_name, output="polars",
+                          filter=exp.Eq(exp.IntBin("v"), 2).compile())
+        assert df["v"].to_list() == [None, 2]
+        assert c.read_paths == {"general": 4}
+        c.read_batch([1, 2], {"v": "int64"}, namespace="test", set=set_name)
+        assert c.read_paths["wire"] == 2
+
+
+def test_digests_match_the_server_with_and_without_hashlib(monkeypatch):
+    keys = [("test", "s", 1), ("test", "s", -5), ("test", "", 2**62), ("test", "s", "ab"), ("test", "s", b"\x00")]
+    want = [dg.compute_digest(k[1], k[2]) for k in keys]
+    assert [bytes(r) for r in wb.digests(keys)] == want
+    monkeypatch.setattr(wb, "prefixed_hasher", lambda prefix: None)  # no RIPEMD-160 in hashlib
+    monkeypatch.setattr(wb, "ripemd160", dg._pure_ripemd160)
+    assert [bytes(r) for r in wb.digests(keys)] == want
+
+
+def test_request_rows_are_repeat_rows_after_the_first():
+    plan = aerodf.fastpath.plan_for(aerodf.Schema(NUM))
+    dig = wb.digests([("test", "s", k) for k in range(3)])
+    msg = wb.request("test", "s", plan.bins, np.arange(3), dig, aerodf.BatchPolicy(), 100)
+    body = msg[8 + 22 + 5:]
+    (n,) = wb._U32.unpack_from(body, 0)
+    assert n == 3 and body[4] == 0x0D  # batch flag, allow inline, respond all keys
+    tail = body[-2 * 25:]
+    assert tail[24] == 1 and tail[49] == 1  # REPEAT
+    assert tail[4:24] == dig[1].tobytes() and wb._U32.unpack_from(tail, 25)[0] == 2
