@@ -76,6 +76,7 @@ def run_cases(cases: dict[str, Callable[[], Any]], repeat: int, srv, records: in
     import gc
 
     walls: dict[str, list[float]] = {k: [] for k in cases}
+    cpus: dict[str, list[float]] = {k: [] for k in cases}
     served: dict[str, list[float]] = {k: [] for k in cases}
     mem: dict[str, float] = {}
     for _ in range(repeat):
@@ -84,13 +85,15 @@ def run_cases(cases: dict[str, Callable[[], Any]], repeat: int, srv, records: in
             if srv.is_fake:
                 srv.reset_stats()
             with RssSampler() as rs:
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 fn()
                 walls[name].append(time.perf_counter() - t0)
+                cpus[name].append(time.process_time() - c0)
             mem[name] = max(mem.get(name, 0.0), rs.grew_mb)
             if srv.is_fake:
                 served[name].append(srv.stats()["serve_seconds"])
     return {name: {"median_s": statistics.median(w), "min_s": min(w), "max_s": max(w), "runs": w,
+                   "client_cpu_s": statistics.median(cpus[name]),
                    "server_s": statistics.median(served[name]) if served[name] else None,
                    "peak_rss_mb": mem[name], "records": records, "records_per_s": records / statistics.median(w)}
             for name, w in walls.items()}
@@ -115,7 +118,8 @@ def mixed_frame(n: int):
     return df.with_columns(pl.Series("key", np.arange(n)))
 
 
-def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None, py_fast=None) -> dict:
+def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None, py_fast=None,
+                     wire=None) -> dict:
     import pandas as pd
     import polars as pl
 
@@ -154,6 +158,10 @@ def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None,
 
                 kw_py = dict(kw, client=py_general)
                 cases.update({
+                    "aerodf wire -> pandas": lambda: aerodf.read_batch(ids, schema, output="pandas",
+                                                                       **dict(kw, client=wire)),
+                    "aerodf wire -> polars": lambda: aerodf.read_batch(ids, schema, output="polars",
+                                                                       **dict(kw, client=wire)),
                     "bare aerospike-py to_numpy (raw array)": py_numpy,
                     "aerodf aerospike-py general -> polars": lambda: aerodf.read_batch(ids, schema, output="polars",
                                                                                      **kw_py),
@@ -221,13 +229,13 @@ def markdown(payload: dict) -> str:
              f"medians of {payload['repeat']}.", ""]
 
     def table(title: str, rows: dict, base: str | None = None) -> None:
-        lines.extend([f"### {title}", "", "| case | median s | records/s | server s | peak RSS +MB |"
-                      + (" vs bare |" if base else ""), "|---|---:|---:|---:|---:|" + ("---:|" if base else "")])
+        lines.extend([f"### {title}", "", "| case | median s | records/s | client CPU s | server s | peak RSS +MB |"
+                      + (" vs bare |" if base else ""), "|---|---:|---:|---:|---:|---:|" + ("---:|" if base else "")])
         b = rows[base]["median_s"] if base else None
         for name, r in rows.items():
             srv_s = f"{r['server_s']:.3f}" if r["server_s"] is not None else "n/a"
             extra = f" {r['median_s'] / b:.2f}x |" if b else ""
-            lines.append(f"| {name} | {r['median_s']:.3f} | {r['records_per_s']:,.0f} | {srv_s} | "
+            lines.append(f"| {name} | {r['median_s']:.3f} | {r['records_per_s']:,.0f} | {r['client_cpu_s']:.3f} | {srv_s} | "
                          f"{r['peak_rss_mb']:.0f} |{extra}")
         lines.append("")
 
@@ -308,11 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         pyc = aerospike_py.client({"hosts": srv.hosts, "timeout": 60_000}).connect()
         py_general = aerodf.connect(srv.hosts, transport="aerospike-py", max_in_flight=64, workers=2)
         py_fast = aerodf.connect(srv.hosts, transport="aerospike-py", max_in_flight=64, workers=2, fast_path=True)
+        wire = aerodf.connect(srv.hosts, transport="wire", max_in_flight=64, workers=2)
         with aerodf.connect(srv.hosts, max_in_flight=64, workers=2) as client:
             payload = {
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                 "hosts": args.hosts or "aerodf test server", "repeat": repeat, "quick": args.quick,
-                "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, py_fast),
+                "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, py_fast, wire),
                 "scan_records": scan_n, "scan": suite_scan(client, raw, srv, scan_n, repeat),
                 "write_records": min(biggest, 100_000),
                 "write": suite_write(client, raw, srv, min(biggest, 100_000), repeat),
@@ -323,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         pyc.close()
         py_general.close()
         py_fast.close()
+        wire.close()
     payload["seconds"] = time.perf_counter() - t_start
     (out_dir / "latest.json").write_text(json.dumps(payload, indent=2, default=str))
     (out_dir / "latest.md").write_text(markdown(payload))

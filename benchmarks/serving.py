@@ -70,6 +70,7 @@ class Paths:
         self.pyc = aerospike_py.client({"hosts": hosts}).connect()
         self.off = aerodf.connect(hosts, transport="official", max_in_flight=0, workers=2)
         self.fast = aerodf.connect(hosts, transport="aerospike-py", max_in_flight=0, workers=2)
+        self.wire = aerodf.connect(hosts, transport="wire", max_in_flight=0, workers=2)
         self.bins = SCHEMA.bins
         self.async_ready: dict[str, Any] = {}
 
@@ -97,6 +98,7 @@ class Paths:
             "aerodf official -> numpy": aerodf_read(self.off, "numpy"),
             "aerodf aerospike-py -> numpy": aerodf_read(self.fast, "numpy"),
             "aerodf aerospike-py -> polars": aerodf_read(self.fast, "polars"),
+            "aerodf wire -> numpy": aerodf_read(self.wire, "numpy"),
         }
 
     async def open_async(self) -> dict[str, Callable[[list[int]], Any]]:
@@ -109,7 +111,8 @@ class Paths:
                                              output=out, workers=16)
             for name, t, out in (("aerodf.aio aerospike-py -> numpy", "aerospike-py", "numpy"),
                                  ("aerodf.aio aerospike-py -> polars", "aerospike-py", "polars"),
-                                 ("aerodf.aio official -> numpy", "official", "numpy"))
+                                 ("aerodf.aio official -> numpy", "official", "numpy"),
+                                 ("aerodf.aio wire -> numpy", "wire", "numpy"))
         }
         bins, st = self.bins, self.set
 
@@ -130,6 +133,7 @@ class Paths:
         self.pyc.close()
         self.off.close()
         self.fast.close()
+        self.wire.close()
 
 
 def _requests(rng: random.Random, n_keys: int, count: int) -> list[list[int]]:
