@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from . import gcpause
+from . import fastpath, gcpause
 from .arrow import ChunkContext, build_column
 from .batch import _progress_bar, _want_progress
 from .client import Client
@@ -240,11 +240,26 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     server_cap = max_records if residual is None else None
     bins = schema.bins
 
+    fplan = None
+    if transport.columnar and transport.covers_scan(p.server, native, p.index, server_cap, key_type):
+        fplan = fastpath.plan_for(schema)
+    client.count_path("wire_scan" if fplan is not None else "general_scan", 1)
+
+    def emit(batch: pa.RecordBatch) -> bool:
+        _put(out, stop, batch)
+        return not stop.is_set()
+
     def run(begin: int, count: int) -> None:
         sink = _Sink(out, stop, schema, out_schema, batch_size, key_name, with_meta, strings, on_type_error, counter)
         try:
             with limiter.slot():
                 if stop.is_set():
+                    return
+                if fplan is not None:
+                    transport.scan_range(namespace, set_name, fplan, policy, begin=begin, count=count,
+                                         out_schema=out_schema, key_name=key_name, with_meta=with_meta,
+                                         on_type_error=on_type_error, strings=strings, batch_size=batch_size,
+                                         row_counter=counter.take, emit=emit, stop=stop)
                     return
                 transport.query_range(namespace, set_name, bins, policy, begin=begin, count=count,
                                       server_filter=p.server, native_filter=native, index=p.index,

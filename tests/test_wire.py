@@ -125,3 +125,44 @@ def test_request_rows_are_repeat_rows_after_the_first():
     tail = body[-2 * 25:]
     assert tail[24] == 1 and tail[49] == 1  # REPEAT
     assert tail[4:24] == dig[1].tobytes() and wb._U32.unpack_from(tail, 25)[0] == 2
+
+
+# ----------------------------------------------------------------------------- scans
+
+
+def test_scan_on_the_wire_equals_the_official_scan(aerospike_cluster, cluster_data):
+    kw = dict(client=None, output="polars", with_key=True, with_meta=True)
+    with aerodf.connect(aerospike_cluster.hosts, transport="official") as off, \
+            aerodf.connect(aerospike_cluster.hosts[:1], transport="wire") as wire:
+        want = aerodf.read_query("test", cluster_data, NUM, **{**kw, "client": off}).sort("key")
+        got = aerodf.read_query("test", cluster_data, NUM, **{**kw, "client": wire}).sort("key")
+        assert got.equals(want) and got.height == 300
+        assert wire.read_paths["wire_scan"] == 1
+        batches = list(aerodf.iter_batches("test", cluster_data, NUM, client=wire, batch_size=64))
+        assert sum(b.num_rows for b in batches) == 300
+        assert max(b.num_rows for b in batches) < 300  # streamed, not one table
+        # a pushed filter is the official client's job (visible in read_paths)
+        got = aerodf.read_query("test", cluster_data, NUM, where=pl.col("v") > 250, client=wire, output="polars")
+        assert sorted(got["v"].to_list()) == list(range(251, 300))
+        assert wire.read_paths["general_scan"] == 1
+
+
+def test_scan_retries_a_failed_node_on_its_replica(aerospike_cluster, cluster_data):
+    with aerodf.connect(aerospike_cluster.hosts, transport="wire") as c:
+        aerospike_cluster.add_fault("drop", command="query", node=1, count=1)
+        got = aerodf.read_query("test", cluster_data, NUM, client=c, output="polars")
+        assert sorted(got["v"].to_list()) == list(range(300))
+        aerospike_cluster.clear_faults()
+        aerospike_cluster.add_fault("error", command="query", node=0, code=11)  # always unavailable
+        got = aerodf.read_query("test", cluster_data, NUM, client=c, output="polars")  # sequence: replica
+        assert sorted(got["v"].to_list()) == list(range(300))
+        with pytest.raises(aerodf.AerospikeServerError) as e:
+            aerodf.read_query("test", cluster_data, NUM, client=c, replica="master", max_retries=1)
+        aerospike_cluster.clear_faults()
+        nodes = c.transport.cluster.map.nodes
+        node0 = next(i for i, n in enumerate(nodes) if (n.host, n.port) == tuple(aerospike_cluster.hosts[0]))
+        masters = c.transport.cluster.owners("test")[0]
+        on_node0 = {p for p in range(4096) if masters[p] == node0}
+        # the first partition range to fail raises, naming its partitions that node 0 holds
+        assert e.value.partitions and set(e.value.partitions) <= on_node0
+        assert "partitions not read" in str(e.value)

@@ -1,12 +1,14 @@
 """The ``wire`` transport: aerodf speaks the protocol itself for numeric batch reads.
 
-Covered on the wire: batch reads of schemas whose fields are all ints,
-floats or bools (:func:`aerodf.fastpath.plan_for`), without a native filter
-expression or compression. Everything else -- other schemas, writes, scans
+Covered on the wire: batch reads and full scans of schemas whose fields are
+all ints, floats or bools (:func:`aerodf.fastpath.plan_for`), without a
+filter expression, secondary-index filter, record cap or compression (scans:
+with integer user keys, if any). Everything else -- other schemas, writes, scans
 and queries, TLS and authentication -- runs through the official client,
 automatically; ``client.read_paths`` counts the records each path served
-(``"wire"`` vs ``"general"``), and ``transport.delegate`` is the official
-transport doing the rest.
+(``"wire"`` vs ``"general"``; scans count under ``"wire_scan"`` /
+``"general_scan"``), and ``transport.delegate`` is the official transport doing
+the rest.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class WireTransport(Transport):
                                tend_interval=cfg.pop("tend_interval", 1000) / 1000,
                                max_conns_per_node=cfg.pop("max_conns_per_node", 64))
         self.delegate = OfficialTransport(hosts, config=cfg or None)
-        self._layouts: dict[tuple, wb.Layout] = {}
+        self._layouts: dict[Any, wb.Layout] = {}
+        self._scan_layouts: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
     def covers(self, policy: BatchPolicy) -> bool:
@@ -48,6 +51,24 @@ class WireTransport(Transport):
             with self._lock:
                 lay = self._layouts.setdefault(plan.dtype, wb.layout(plan))
         return wb.read(self.cluster, keys, plan, lay, policy)
+
+    def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
+        """Whether a scan can run on the wire: no server or index filter, no cap, int keys."""
+        import pyarrow as pa
+
+        return plan_server is None and native is None and index is None and not max_records \
+            and key_type == pa.int64()
+
+    def scan_range(self, namespace: str, set_name: str | None, plan: FastPlan, policy: QueryPolicy, *,
+                   begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
+                   on_type_error: str, strings: str, batch_size: int, row_counter, emit, stop) -> None:
+        """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit`` (see wire.scan)."""
+        from ..wire.scan import ScanReader
+
+        ScanReader(self.cluster, namespace, set_name, plan, policy, out_schema, key_name=key_name,
+                   with_meta=with_meta, on_type_error=on_type_error, strings=strings, batch_size=batch_size,
+                   row_counter=row_counter, layouts=self._scan_layouts, lock=self._lock).run(begin, count, emit,
+                                                                                           stop)
 
     # everything else: the official client
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
