@@ -201,6 +201,27 @@ def suite_scan(client, raw, srv, n, repeat) -> dict:
     return run_cases(cases, repeat, srv, n)
 
 
+def suite_scan_numeric(client, raw, srv, n, repeat, wire) -> dict:
+    """A full scan of the numeric set (n records): the wire transport streams it."""
+    import pandas as pd
+
+    def hand():
+        return pd.DataFrame([r[2] for r in raw.query(NS, "bench_num").results()])
+
+    def stream(c):
+        return sum(b.num_rows for b in aerodf.iter_batches(NS, "bench_num", NUMERIC, client=c, batch_size=50_000))
+
+    cases = {
+        "hand-written query.results() -> pandas": hand,
+        "aerodf official iter_batches (Arrow, streamed)": lambda: stream(client),
+        "aerodf wire iter_batches (Arrow, streamed)": lambda: stream(wire),
+        "aerodf wire read_query -> polars": lambda: aerodf.read_query(NS, "bench_num", NUMERIC, client=wire,
+                                                                       output="polars"),
+    }
+    print(f"  numeric scan {n:,} ...", flush=True)
+    return run_cases(cases, repeat, srv, n)
+
+
 def suite_write(client, raw, srv, n, repeat) -> dict:
     from aerospike_helpers.batch import records as br
     from aerospike_helpers.operations import operations as ops
@@ -243,6 +264,7 @@ def markdown(payload: dict) -> str:
         schema_name, n = key.split("/")
         table(f"read_batch, {int(n):,} keys, {schema_name} schema", rows, "bare client.batch_read")
     table(f"scan, {payload['scan_records']:,} records", payload["scan"])
+    table(f"full scan, {payload['scan_numeric_records']:,} records x 10 numeric bins", payload["scan_numeric"])
     table(f"write, {payload['write_records']:,} rows x 5 bins", payload["write"])
     lines.append(serving.markdown(payload["serving"]))
     return "\n".join(lines) + "\n"
@@ -323,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
                 "hosts": args.hosts or "aerodf test server", "repeat": repeat, "quick": args.quick,
                 "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, py_fast, wire),
                 "scan_records": scan_n, "scan": suite_scan(client, raw, srv, scan_n, repeat),
+                "scan_numeric_records": biggest,
+                "scan_numeric": suite_scan_numeric(client, raw, srv, biggest, repeat, wire),
                 "write_records": min(biggest, 100_000),
                 "write": suite_write(client, raw, srv, min(biggest, 100_000), repeat),
             }

@@ -16,7 +16,6 @@ import logging
 import re
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
