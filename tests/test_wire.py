@@ -166,3 +166,21 @@ def test_scan_retries_a_failed_node_on_its_replica(aerospike_cluster, cluster_da
         # the first partition range to fail raises, naming its partitions that node 0 holds
         assert e.value.partitions and set(e.value.partitions) <= on_node0
         assert "partitions not read" in str(e.value)
+
+
+def test_a_node_missing_one_refresh_keeps_its_partitions(aerospike_cluster, cluster_data):
+    from aerodf.wire.cluster import MISSES
+
+    with aerodf.connect(aerospike_cluster.hosts, transport="wire", config={"tend_interval": 3_600_000}) as c:
+        cl = c.transport.cluster
+        aerospike_cluster.stop_node(2)
+        try:
+            for _ in range(MISSES - 1):  # a busy node that misses a deadline is not dropped at once
+                cl.refresh()
+                assert len(cl.map.nodes) == 3
+            cl.refresh()
+            assert len(cl.map.nodes) == 2 and (cl.owners("test")[0] >= 0).all()
+        finally:
+            aerospike_cluster.start_node(2)
+        cl.refresh()
+        assert len(cl.map.nodes) == 3

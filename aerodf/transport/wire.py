@@ -13,6 +13,7 @@ the rest.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Sequence
 
@@ -21,6 +22,9 @@ from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 from ..wire import batch as wb
 from ..wire.cluster import Cluster
 from .base import Key, RecordsChunk, Transport, WriteResult
+
+
+log = logging.getLogger("aerodf")
 
 
 class WireTransport(Transport):
@@ -33,10 +37,21 @@ class WireTransport(Transport):
         from .official import OfficialTransport
 
         cfg = dict(config or {})
-        self.cluster = Cluster(hosts, connect_timeout=cfg.pop("connect_timeout", 1000) / 1000,
-                               tend_interval=cfg.pop("tend_interval", 1000) / 1000,
-                               max_conns_per_node=cfg.pop("max_conns_per_node", 64))
+        wire_opts = {k: cfg.pop(k) for k in ("connect_timeout", "tend_interval", "max_conns_per_node") if k in cfg}
         self.delegate = OfficialTransport(hosts, config=cfg or None)
+        self.cluster: Cluster | None = None
+        if any(k in cfg for k in ("user", "password", "tls", "auth_mode")):
+            # no security handshake on the wire yet: the official client serves everything
+            self.columnar = False
+            log.info("wire transport: authentication/TLS configured, every read runs through the official client")
+            return
+        try:
+            self.cluster = Cluster(hosts, connect_timeout=wire_opts.get("connect_timeout", 1000) / 1000,
+                                   tend_interval=wire_opts.get("tend_interval", 1000) / 1000,
+                                   max_conns_per_node=wire_opts.get("max_conns_per_node", 64))
+        except BaseException:
+            self.delegate.close()
+            raise
         self._layouts: dict[Any, wb.Layout] = {}
         self._scan_layouts: dict[Any, Any] = {}
         self._lock = threading.Lock()
@@ -91,5 +106,6 @@ class WireTransport(Transport):
         self.delegate.put(key, bins, policy)
 
     def close(self) -> None:
-        self.cluster.close()
+        if self.cluster is not None:
+            self.cluster.close()
         self.delegate.close()

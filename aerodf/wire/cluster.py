@@ -27,6 +27,7 @@ from ..protocol.framing import recv_frame
 from ..protocol.info import pack_request, parse_replicas, parse_reply
 
 log = logging.getLogger("aerodf")
+MISSES = 3  # refreshes a node may miss before it leaves the map
 _PEER = re.compile(r"\[([^,\[\]]+),[^,\[\]]*,\[([^\]]*)\]\]")
 
 
@@ -138,6 +139,7 @@ class Cluster:
         self.map = PartitionMap([])
         self._lock = threading.Lock()
         self._nodes: dict[str, Node] = {}
+        self._misses: dict[str, int] = {}
         self.refreshes = 0
         self.refresh()
         if not self.map.nodes:
@@ -185,6 +187,17 @@ class Cluster:
                     continue
                 found[node.name] = (node, reply)
                 todo.extend(a for a in _peers(reply.get("peers-clear-std", "")) if a not in seen)
+            # a node that stops answering is dropped only after MISSES refreshes in a row: a
+            # busy node missing one info deadline must not empty the map under a running read
+            missing = [n for name, n in self._nodes.items() if name not in found]
+            for n in missing:
+                self._misses[n.name] = self._misses.get(n.name, 0) + 1
+            for name in found:
+                self._misses.pop(name, None)
+            if not found or any(self._misses[n.name] < MISSES for n in missing):
+                if not found:
+                    log.warning("aerodf wire: no node answered the refresh; keeping the partition map")
+                return
             nodes = [n for n, _ in found.values()]
             owners: dict[str, np.ndarray] = {}
             for i, (node, reply) in enumerate(found.values()):
@@ -203,6 +216,7 @@ class Cluster:
             for name, old in self._nodes.items():
                 if name not in found or found[name][0] is not old:
                     old.close()
+                    self._misses.pop(name, None)
             self._nodes = {n.name: n for n in nodes}
             self.map = PartitionMap(nodes, owners)
             self.refreshes += 1
