@@ -156,7 +156,7 @@ def read_answer(sock: socket.socket, lay: Layout, n_ops: int) -> Answer:
         if msg_type != MSG_TYPE_DATA:
             raise ConnectionError(f"batch answered with frame type {msg_type}")
         try:
-            last = _locate(payload, lay.body, n_ops, ans)
+            last = _locate(payload, lay, n_ops, ans)
         except _Misaligned:
             # a record guessed regular had another length: walk this payload op by op
             last = _walk(payload, ans)
@@ -168,10 +168,12 @@ class _Misaligned(Exception):
     pass
 
 
-def _locate(payload: bytes, body: int, n_ops: int, ans: Answer) -> bool:
+def _locate(payload: bytes, lay: Layout, n_ops: int, ans: Answer) -> bool:
     """Find the records of one frame, guessing that found records with the right op
-    count are regular (verified by :func:`fill`); True after the LAST header."""
+    count are regular, then verifying the guess for the whole frame at once; True
+    after the LAST header. A wrong guess raises ``_Misaligned`` before ``ans`` changes."""
     hsize = HEADER.size
+    body = lay.body
     unpack = HEADER.unpack_from
     end = len(payload)
     pos = 0
@@ -197,6 +199,9 @@ def _locate(payload: bytes, body: int, n_ops: int, ans: Answer) -> bool:
     if pos > end:
         raise _Misaligned
     if regular:
+        arr = np.frombuffer(payload, dtype=np.uint8)
+        if not _check_regular(arr, np.asarray(regular, dtype=np.int64) + hsize, lay):
+            raise _Misaligned  # a value of another width or type in a regular-looking record
         ans.regular_payloads.append((payload, regular))
     ans.irregular.extend(irregular)
     return last
@@ -231,20 +236,12 @@ def _check_regular(arr: np.ndarray, starts: np.ndarray, lay: Layout) -> bool:
 
 def fill(answer: Answer, lay: Layout, plan: FastPlan, data: np.ndarray, codes: np.ndarray, gens: np.ndarray,
          vts: np.ndarray) -> list[tuple[int, int, int, int, dict | None]]:
-    """Decode the regular records into the arrays; returns the irregular ones.
-
-    A payload whose regular-looking records fail the template check (a value
-    of another width shifted everything after it) is re-walked op by op.
-    """
-    irregular = list(answer.irregular)
+    """Decode the (verified) regular records into the arrays; returns the irregular ones."""
     hsize = HEADER.size
     for payload, offs in answer.regular_payloads:
         arr = np.frombuffer(payload, dtype=np.uint8)
-        starts = np.asarray(offs, dtype=np.int64) + hsize
-        if not _check_regular(arr, starts, lay):
-            irregular.extend(_rewalk(payload, offs))
-            continue
         heads = np.asarray(offs, dtype=np.int64)
+        starts = heads + hsize
         idx = _gather_be(arr, heads + 14, 4, ">u4").astype(np.int64)
         if len(idx) and int(idx.max()) >= len(codes):
             raise E.AerospikeServerError(f"a batch answer names row {int(idx.max())} of {len(codes)}")
@@ -254,14 +251,7 @@ def fill(answer: Answer, lay: Layout, plan: FastPlan, data: np.ndarray, codes: n
         for name, at in zip(plan.bins, lay.value_at):
             dt = plan.dtype[name].str if plan.dtype[name].str != "|u1" else "u1"
             data[name][idx] = _gather_be(arr, starts + at, _WIDTH[dt], _BE[dt])
-    return irregular
-
-
-def _rewalk(payload: bytes, offs: list[int]) -> list[tuple[int, int, int, int, dict | None]]:
-    """Op-by-op decode of a frame whose regular guess failed the template check."""
-    ans = Answer()
-    _walk(payload, ans)
-    return ans.irregular
+    return answer.irregular
 
 
 def _gather_be(arr: np.ndarray, at: np.ndarray, width: int, dtype: str) -> np.ndarray:
