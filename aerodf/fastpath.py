@@ -111,12 +111,24 @@ async def fetch_async(transport: Any, plan: FastPlan, keys: Sequence[tuple], pol
 def _irregular(plan: FastPlan, data: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes as int64, and the rows to read again: rejected by the guard, or out of range."""
     codes = codes.astype(np.int64)
-    redo = codes == FILTERED_OUT
-    found = codes == 0
+    redo = (codes == FILTERED_OUT) | out_of_range(plan, data, codes == 0)
+    return codes, np.flatnonzero(redo)
+
+
+def out_of_range(plan: FastPlan, data: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (a mask) hold an integer too wide for its narrower field."""
+    bad = np.zeros(len(data), dtype=bool)
     for name, lo, hi in plan.ranges:
         col = data[name]
-        redo |= found & ((col < lo) | (col > hi))
-    return codes, np.flatnonzero(redo)
+        bad |= rows & ((col < lo) | (col > hi))
+    return bad
+
+
+def as_dicts(plan: FastPlan, data: np.ndarray, idx: Any) -> list[dict[str, Any]]:
+    """Rows ``idx`` of a verified array as bin dicts of exact Python values, for the
+    general column builders (which then raise or null exactly as for any read)."""
+    bools = {n for n in plan.bins if plan.dtype[n].kind == "u"}
+    return [{n: (bool(data[n][i]) if n in bools else data[n][i].item()) for n in plan.bins} for i in idx]
 
 
 def _chunk(data: np.ndarray, codes: np.ndarray, meta: np.ndarray, idx: np.ndarray, general: Any) -> FastChunk:

@@ -184,3 +184,20 @@ def test_a_node_missing_one_refresh_keeps_its_partitions(aerospike_cluster, clus
             aerospike_cluster.start_node(2)
         cl.refresh()
         assert len(cl.map.nodes) == 3
+
+
+def test_scan_sends_ints_too_wide_for_their_field_to_the_general_builders(aerospike_server, set_name):
+    frame = pl.DataFrame({"key": list(range(50)), "v": [300 if k == 7 else k for k in range(50)],
+                          "w": [k / 2 for k in range(50)]})
+    with aerodf.connect(aerospike_server.hosts, transport="wire") as wire, \
+            aerodf.connect(aerospike_server.hosts) as off:
+        aerodf.write_frame(frame, "test", set_name, client=off)
+        schema = {"v": "int8", "w": "float64"}
+        with pytest.raises(aerodf.IntegerOverflowError) as e:
+            aerodf.read_query("test", set_name, schema, client=wire)
+        assert e.value.key == 7 and e.value.value == 300
+        kw = dict(output="polars", with_key=True, on_type_error="null")
+        got = aerodf.read_query("test", set_name, schema, client=wire, **kw).sort("key")
+        assert got.equals(aerodf.read_query("test", set_name, schema, client=off, **kw).sort("key"))
+        assert got.filter(pl.col("key") == 7)["v"].to_list() == [None]
+        assert wire.read_paths["wire_scan"] == 2

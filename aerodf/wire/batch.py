@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import errors as E
-from ..fastpath import FastChunk, FastPlan
+from ..fastpath import FastChunk, FastPlan, as_dicts, out_of_range
 from ..policy import BatchPolicy, Replica
 from ..protocol.constants import (
     BATCH_MSG_REPEAT,
@@ -45,7 +45,7 @@ from ..protocol.constants import (
     OP_READ,
 )
 from ..protocol.digest import key_bytes, prefixed_hasher, ripemd160
-from ..protocol.framing import recv_frame
+from ..protocol.framing import FrameError, recv_frame
 from ..protocol.message import (
     HEADER,
     MessageError,
@@ -333,7 +333,7 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
                 last_error = E.TimeoutError_(f"node {node.name} did not answer within {sock_ms} ms", code=9)
                 failed.append(mine)
                 continue
-            except (OSError, ConnectionError, ValueError) as exc:
+            except (OSError, ConnectionError, FrameError, MessageError, ValueCodecError) as exc:
                 node.release(sock, healthy=False)
                 last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
                 failed.append(mine)
@@ -385,21 +385,12 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
 
 def _out_of_range(plan: FastPlan, data: np.ndarray, codes: np.ndarray, gens: np.ndarray, vts: np.ndarray,
                   general: dict) -> None:
-    """Regular records with an int too wide for its field go to the general path (which
-    raises or nulls exactly as for any read), as dicts rebuilt from their exact values."""
+    """Regular records with an int too wide for its field go to the general path."""
     if not plan.ranges:
         return
-    found = codes == 0
-    bad = np.zeros(len(codes), dtype=bool)
-    for name, lo, hi in plan.ranges:
-        col = data[name]
-        bad |= found & ((col < lo) | (col > hi))
-    bools = {n for n in plan.bins if plan.dtype[n].kind == "u"}
-    for i in np.flatnonzero(bad).tolist():
-        if i not in general:
-            row = data[i]
-            bins = {n: (bool(row[n]) if n in bools else row[n].item()) for n in plan.bins}
-            general[i] = (0, int(gens[i]), int(vts[i]), bins)
+    idx = [i for i in np.flatnonzero(out_of_range(plan, data, codes == 0)).tolist() if i not in general]
+    for i, bins in zip(idx, as_dicts(plan, data, idx)):
+        general[i] = (0, int(gens[i]), int(vts[i]), bins)
 
 
 def _meta(gens: np.ndarray, vts: np.ndarray) -> np.ndarray:

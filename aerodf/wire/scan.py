@@ -27,10 +27,10 @@ import numpy as np
 import pyarrow as pa
 
 from .. import errors as E
-from ..fastpath import FastChunk, FastPlan, columns
+from ..fastpath import FastChunk, FastPlan, as_dicts, columns, out_of_range
 from ..policy import QueryPolicy, Replica
 from ..protocol.constants import INFO1_READ, INFO3_LAST, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
-from ..protocol.framing import recv_frame
+from ..protocol.framing import FrameError, recv_frame
 from ..protocol.message import FIELD_HEADER, HEADER, MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
 from ..transport.base import RecordsChunk, partition_ranges
@@ -286,7 +286,7 @@ class ScanReader:
                                generations=[r[0] for r in irregular], ttls=[])
         chunk = FastChunk(data, np.zeros(n, dtype=np.int64), np.empty(0), redo, general if len(redo) else None)
         if plan.ranges and n_reg:
-            self._ranges_to_general(chunk, n_reg, keys_reg, keys)
+            self._ranges_to_general(chunk, n_reg)
         arrays: list[pa.Array] = []
         if self.key_name:
             arrays.append(self._key_array(keys_reg, n_reg, keys))
@@ -298,18 +298,15 @@ class ScanReader:
             arrays.append(pa.array(ttl, type=pa.int64()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.out_schema)
 
-    def _ranges_to_general(self, chunk: FastChunk, n_reg: int, keys_reg, keys: list) -> None:
+    def _ranges_to_general(self, chunk: FastChunk, n_reg: int) -> None:
         """Ints too wide for their field: rebuilt as dicts for the general builders."""
         data = chunk.data
-        bad = np.zeros(len(data), dtype=bool)
-        for name, lo, hi in self.plan.ranges:
-            col = data[name][:n_reg]
-            bad[:n_reg] |= (col < lo) | (col > hi)
-        idx = np.flatnonzero(bad)
+        regular = np.zeros(len(data), dtype=bool)
+        regular[:n_reg] = True
+        idx = np.flatnonzero(out_of_range(self.plan, data, regular))
         if not len(idx):
             return
-        bools = {n for n in self.plan.bins if self.plan.dtype[n].kind == "u"}
-        extra = [{n: (bool(data[n][i]) if n in bools else data[n][i].item()) for n in self.plan.bins} for i in idx]
+        extra = as_dicts(self.plan, data, idx)
         old = chunk.general
         chunk.redo = np.concatenate([idx, chunk.redo])
         chunk.general = RecordsChunk(codes=[0] * len(chunk.redo), bins=extra + (old.bins if old else []),
@@ -367,7 +364,7 @@ class ScanReader:
                     healthy = self._stream(sock, last_digest, emit, stop, pids, todo)
                 except socket.timeout:
                     last_error = E.TimeoutError_(f"node {node.name} scan timed out", code=9)
-                except (OSError, ConnectionError, ValueError) as exc:
+                except (OSError, ConnectionError, FrameError, MessageError, ValueCodecError) as exc:
                     last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
                 except E.AerospikeServerError as exc:
                     last_error = exc
