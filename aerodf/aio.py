@@ -36,11 +36,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
 from . import fastpath
-from .batch import ON_MISSING, Assembly, KeySource
+from .batch import Assembly, KeySource, check_read_options
 from .client import Client, parse_hosts
 from .errors import ConfigError
 from .limiter import Limiter
-from .output import check_output, convert, strings_for
+from .output import convert, strings_for
 from .policy import BatchPolicy, resolve
 from .schema import Schema
 from .transport import resolve_name
@@ -87,17 +87,11 @@ class AsyncReader:
                  config: dict[str, Any] | None = None,
                  policy: BatchPolicy | None = None, **policy_overrides: Any) -> None:
         self.schema = schema if isinstance(schema, Schema) else Schema(schema)
-        check_output(output, dtype_backend)
-        if on_missing not in ON_MISSING:
-            raise ConfigError(f"on_missing must be one of {ON_MISSING}, not {on_missing!r}")
-        if on_type_error not in ("raise", "null"):
-            raise ConfigError(f"on_type_error must be 'raise' or 'null', not {on_type_error!r}")
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+        self.key_name = check_read_options(self.schema, output, dtype_backend, on_missing, on_type_error,
+                                           chunk_size, with_key, with_meta)
         self.namespace, self.set = namespace, set
         self.output, self.dtype_backend = output, dtype_backend
         self.on_missing, self.on_type_error = on_missing, on_type_error
-        self.key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
         self.with_meta = with_meta
         self.chunk_size = chunk_size
         self.strings = strings_for(output)

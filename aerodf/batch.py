@@ -137,6 +137,24 @@ def _want_progress(progress: bool | None) -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+def check_read_options(schema: Schema, output: str, dtype_backend: str, on_missing: str, on_type_error: str,
+                       chunk_size: int, with_key: bool | str, with_meta: bool) -> str | None:
+    """Validate the options shaping a read (sync or async); the key column's name."""
+    check_output(output, dtype_backend)
+    if on_missing not in ON_MISSING:
+        raise ConfigError(f"on_missing must be one of {ON_MISSING}, not {on_missing!r}")
+    if on_type_error not in ("raise", "null"):
+        raise ConfigError(f"on_type_error must be 'raise' or 'null', not {on_type_error!r}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
+    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+    extra = ([key_name] if key_name else []) + (["generation", "ttl"] if with_meta else [])
+    clash = [n for n in extra if n in schema]
+    if clash:
+        raise ConfigError(f"column(s) {clash} exist in the schema; pass with_key='other_name'")
+    return key_name
+
+
 def read_batch(
     keys: Iterable[Any],
     schema: Any,
@@ -213,18 +231,8 @@ def read_batch(
     ...                        namespace="test", set="users", hosts="127.0.0.1:3000")  # doctest: +SKIP
     """
     schema = schema if isinstance(schema, Schema) else Schema(schema)
-    check_output(output, dtype_backend)
-    if on_missing not in ON_MISSING:
-        raise ConfigError(f"on_missing must be one of {ON_MISSING}, not {on_missing!r}")
-    if on_type_error not in ("raise", "null"):
-        raise ConfigError(f"on_type_error must be 'raise' or 'null', not {on_type_error!r}")
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
-    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
-    extra = ([key_name] if key_name else []) + (["generation", "ttl"] if with_meta else [])
-    clash = [n for n in extra if n in schema]
-    if clash:
-        raise ConfigError(f"column(s) {clash} exist in the schema; pass with_key='other_name'")
+    key_name = check_read_options(schema, output, dtype_backend, on_missing, on_type_error, chunk_size,
+                                  with_key, with_meta)
 
     source = KeySource(keys, namespace, set)
     owns_client = client is None
