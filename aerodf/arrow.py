@@ -249,13 +249,12 @@ def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext)
             single = build_vector([v], t, field, ChunkContext([ctx.keys[i]], ctx.row(i), ctx.on_type_error))
             rows[i] = np.asarray(single.values)
             continue
-        arr = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
-        if arr.size != t.size:
+        if len(v) != t.size * np_type.itemsize:
             raise BinTypeError(
                 f"blob bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} bytes, "
                 f"not {t.size} x {np_type.itemsize}", key=ctx.keys[i], bin=field.bin_name,
                 row=ctx.row(i))
-        rows[i] = arr
+        rows[i] = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
     mask = None if valid.all() else pa.array(~valid)
     return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), t.size, mask=mask)
 
