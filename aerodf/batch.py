@@ -20,8 +20,9 @@ import pyarrow as pa
 from .protocol import resultcodes as _rc
 from . import fastpath, gcpause
 from .arrow import ChunkContext, build_column, sink_for
+from .wire.columns import with_exact
 from .client import Client
-from .errors import ConfigError, RecordNotFoundError, describe_keys, error_for_code
+from .errors import AerodfError, ConfigError, RecordNotFoundError, describe_keys, error_for_code
 from .output import check_output, convert, strings_for
 from .pipeline import pipelined
 from .policy import BatchPolicy, resolve
@@ -259,8 +260,10 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     n = source.n
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     transport, limiter = client.transport, client.limiter
-    columnar = transport.columnar and transport.covers(policy)
-    plan = fastpath.plan_for(schema) if (client.fast_path or columnar) else None
+    plan: Any = transport.wire_plan(schema) if transport.columnar and transport.covers(policy) else None
+    columnar = plan is not None
+    if plan is None and client.fast_path:
+        plan = fastpath.plan_for(schema)
     wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None and not columnar else None
     client.count_path(("wire" if columnar else "numpy") if plan is not None else "general", n)
 
@@ -268,7 +271,7 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
         user_keys = source.user_keys(start, end)
         client_keys = source.client_keys(start, end, user_keys)
         with limiter.slot():
-            if plan is not None and columnar:
+            if columnar:
                 return transport.read_plan(client_keys, plan, policy), user_keys
             if plan is not None:
                 return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
@@ -308,7 +311,8 @@ class Assembly:
         self.bar = _progress_bar(source.n, progress) if source.n else None
 
     def add(self, start: int, end: int, chunk: Any, user_keys: list[Any]) -> None:
-        decode = _decode if self.plan is None else _decode_fast
+        decode = _decode if self.plan is None else _decode_fast if isinstance(chunk, fastpath.FastChunk) \
+            else _decode_wire
         arrays = decode(chunk, self.source, start, end, user_keys, self.schema, self.out_schema, self.on_missing,
                         self.on_type_error, self.strings, self.key_name, self.with_meta, self.missing, self.plan)
         if arrays is not None:
@@ -447,6 +451,46 @@ def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: 
         m = absent if absent.any() else None
         arrays.append(pa.array(gens, type=pa.uint32(), mask=m))
         arrays.append(pa.array(ttls, type=pa.int64(), mask=m))
+    return arrays
+
+
+def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list[Any], schema: Schema,
+                 out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str, key_name: str | None,
+                 with_meta: bool, missing: list[Any], plan: Any) -> list[pa.Array] | None:
+    """:func:`_decode` for a wire chunk (:mod:`aerodf.wire.batch`): same rules; the columns
+    come decoded, and rows the wire decoders refused go through the builders here."""
+    codes = chunk.codes
+    keep: pa.Array | None = None
+    found = codes == 0
+    if not found.all():
+        _check_codes(codes.tolist(), keys, start)
+        if on_missing == "raise":
+            missing.extend(keys[i] for i in np.flatnonzero(~found))
+            return None
+        if on_missing == "drop":
+            keep = pa.array(found)
+    if missing:
+        return None
+    arrays = []
+    if key_name:
+        arrays.append(source.key_array(start, end, keys, None if keep is None else np.flatnonzero(found).tolist(),
+                                       out_schema.field(key_name).type))
+    exact_rows = sorted(chunk.exact)
+    ctx = ChunkContext([keys[i] for i in exact_rows], start, on_type_error, strings,
+                       rows=[start + i for i in exact_rows])
+    try:
+        arrays.extend(with_exact(chunk.columns, schema, exact_rows, [chunk.exact[r] for r in exact_rows], ctx,
+                                 keep, strings))
+    except AerodfError:
+        # the general path over every row, decoded exactly, raises the general path's error
+        _decode(chunk.as_records(), source, start, end, keys, schema, out_schema, on_missing, on_type_error,
+                strings, key_name, with_meta, [])
+        raise
+    if with_meta:
+        absent = None if found.all() else ~found
+        gens = pa.array(chunk.generations, type=pa.uint32(), mask=absent)
+        ttls = pa.array(chunk.ttls, type=pa.int64(), mask=absent)
+        arrays += [gens, ttls] if keep is None else [gens.filter(keep), ttls.filter(keep)]
     return arrays
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from . import fastpath, gcpause
+from . import gcpause
 from .arrow import ChunkContext, build_column
 from .batch import _progress_bar, _want_progress
 from .client import Client
@@ -242,7 +242,7 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
 
     fplan = None
     if transport.columnar and transport.covers_scan(p.server, native, p.index, server_cap, key_type):
-        fplan = fastpath.plan_for(schema)
+        fplan = transport.wire_plan(schema)
     client.count_path("wire_scan" if fplan is not None else "general_scan", 1)
 
     def emit(batch: pa.RecordBatch) -> bool:

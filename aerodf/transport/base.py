@@ -75,7 +75,7 @@ class Transport(abc.ABC):
 
     name: str = "abstract"
     numpy_batches: bool = False  # has batch_read_numpy (aerodf.fastpath)
-    columnar: bool = False  # has read_plan: numeric schemas decoded straight into columns (wire)
+    columnar: bool = False  # has wire_plan + read_plan: schemas decoded straight into columns (wire)
 
     @abc.abstractmethod
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:

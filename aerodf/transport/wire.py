@@ -14,13 +14,12 @@ the rest.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Sequence
 
-from ..fastpath import FastChunk, FastPlan
 from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 from ..wire import batch as wb
 from ..wire.cluster import Cluster
+from ..wire.columns import WirePlan, plan_of
 from .base import Key, RecordsChunk, Transport, WriteResult
 
 
@@ -52,29 +51,26 @@ class WireTransport(Transport):
         except BaseException:
             self.delegate.close()
             raise
-        self._layouts: dict[Any, wb.Layout] = {}
-        self._scan_layouts: dict[Any, Any] = {}
-        self._lock = threading.Lock()
 
     def covers(self, policy: BatchPolicy) -> bool:
         """Whether a batch read under ``policy`` can run on the wire."""
         return policy.filter is None and not policy.compress
 
-    def read_plan(self, keys: Sequence[Key], plan: FastPlan, policy: BatchPolicy) -> FastChunk:
-        lay = self._layouts.get(plan.dtype)  # the dtype names the bins, in order, and their widths
-        if lay is None:
-            with self._lock:
-                lay = self._layouts.setdefault(plan.dtype, wb.layout(plan))
-        return wb.read(self.cluster, keys, plan, lay, policy)
+    def wire_plan(self, schema: Any) -> WirePlan | None:
+        """The compiled plan of ``schema`` (None: the schema cannot be read on the wire)."""
+        return plan_of(schema)
+
+    def read_plan(self, keys: Sequence[Key], plan: WirePlan, policy: BatchPolicy) -> wb.WireChunk:
+        return wb.read(self.cluster, keys, plan, policy)
 
     def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
-        """Whether a scan can run on the wire: no server or index filter, no cap, int keys."""
+        """Whether a scan can run on the wire: no server or index filter, no record cap."""
         import pyarrow as pa
 
         return plan_server is None and native is None and index is None and not max_records \
-            and key_type == pa.int64()
+            and key_type in (pa.int64(), pa.string(), pa.binary())
 
-    def scan_range(self, namespace: str, set_name: str | None, plan: FastPlan, policy: QueryPolicy, *,
+    def scan_range(self, namespace: str, set_name: str | None, plan: WirePlan, policy: QueryPolicy, *,
                    begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
                    on_type_error: str, strings: str, batch_size: int, row_counter, emit, stop) -> None:
         """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit`` (see wire.scan)."""
@@ -82,8 +78,7 @@ class WireTransport(Transport):
 
         ScanReader(self.cluster, namespace, set_name, plan, policy, out_schema, key_name=key_name,
                    with_meta=with_meta, on_type_error=on_type_error, strings=strings, batch_size=batch_size,
-                   row_counter=row_counter, layouts=self._scan_layouts, lock=self._lock).run(begin, count, emit,
-                                                                                           stop)
+                   row_counter=row_counter).run(begin, count, emit, stop)
 
     # everything else: the official client
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:

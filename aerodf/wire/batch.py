@@ -1,4 +1,4 @@
-"""Batch-index reads on the wire, decoded straight into a NumPy structured array.
+"""Batch-index reads on the wire, decoded straight into Arrow columns.
 
 Request: keys are hashed (RIPEMD-160), routed by partition to their node
 (master first; the next replica on each retry with ``replica="sequence"``),
@@ -7,17 +7,15 @@ and each node gets one batch-index message whose rows after the first are
 requests are sent before any answer is read, so nodes work in parallel
 without threads.
 
-Answer: one message per key (its index in the transaction-ttl slot), then a
-``LAST`` header. A record holding exactly the requested bins, in order, with
-the schema's particle types, has a fixed length; the decoder walks message
-headers only (one ``unpack_from`` per record) and takes the rest with NumPy:
-the op headers and bin names of every regular record are compared with a
-template in one vectorized check, and the values are gathered as big-endian
-int64 / float64 / uint8 columns. Nothing per record becomes a Python object.
-A record that is not regular (a bin missing or of another type, extra bins,
-fields) is decoded op by op into a dict and handed to the general path, as
-the NumPy fast path does with the rows its guard rejects
-(:mod:`aerodf.fastpath`), so the answer equals the general path's.
+Answer: one message per key (its row in the transaction-ttl slot), then a
+``LAST`` header. The messages are found by :func:`aerodf.wire.walk.locate`
+(vectorized; no Python step per record), each schema bin's op is matched by
+name (:func:`aerodf.wire.columns.assign`), and every field is decoded over
+all rows at once (:func:`aerodf.wire.columns.decode`). Rows a decoder will
+not vouch for (a bin of another type, an int too wide for its field, a
+nested list element ...) are decoded exactly, op by op, and go through the
+general column builders, so the answer -- values, nulls, errors -- equals
+the general path's.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import errors as E
-from ..fastpath import FastChunk, FastPlan, as_dicts, out_of_range
 from ..policy import BatchPolicy, Replica
 from ..protocol.constants import (
     BATCH_MSG_REPEAT,
@@ -40,7 +37,6 @@ from ..protocol.constants import (
     FIELD_SET,
     INFO1_BATCH,
     INFO1_READ,
-    INFO3_LAST,
     MSG_TYPE_DATA,
     OP_READ,
 )
@@ -58,41 +54,13 @@ from ..protocol.message import (
 from ..protocol.values import ValueCodecError, decode_particle
 from ..transport.base import RecordsChunk
 from .cluster import Cluster, Node
+from .columns import Column, WirePlan, assign, decode
+from .walk import Located, be, locate, looks_last, padded, walk_exact
 
-_PT = {"<i8": 1, "<f8": 2, "u1": 17}  # wire dtype -> particle type
-_WIDTH = {"<i8": 8, "<f8": 8, "u1": 1}
-_BE = {"<i8": ">i8", "<f8": ">f8", "u1": "u1"}
 _ROW = np.dtype([("index", ">u4"), ("digest", "V20"), ("flags", "u1")])
 _U32 = struct.Struct(">I")
 CITRUSLEAF_EPOCH = 1262304000
 RETRYABLE = {11, 14, 18, 9}  # partition unavailable, key busy, device overload, server timeout
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The byte layout of a regular record for one plan."""
-
-    body: int  # bytes after the 22-byte header
-    template: np.ndarray  # byte values that must match ...
-    template_at: np.ndarray  # ... at these offsets from the body start
-    value_at: tuple[int, ...]  # offset of each field's value from the body start
-    names: tuple[bytes, ...]
-
-
-def layout(plan: FastPlan) -> Layout:
-    off, tmpl, at, vals = 0, [], [], []
-    for name in plan.bins:
-        dt = plan.dtype[name].str if plan.dtype[name].str != "|u1" else "u1"
-        bname = name.encode()
-        w = _WIDTH[dt]
-        head = _U32.pack(4 + len(bname) + w) + bytes((OP_READ, _PT[dt], 0, len(bname))) + bname
-        tmpl.extend(head)
-        at.extend(range(off, off + len(head)))
-        vals.append(off + len(head))
-        off += len(head) + w
-    # the op code byte of a read answer is READ (1) on every server we know; keep it in the check
-    return Layout(off, np.frombuffer(bytes(tmpl), dtype=np.uint8), np.asarray(at, dtype=np.int64), tuple(vals),
-                  tuple(n.encode() for n in plan.bins))
 
 
 def digests(keys: Sequence[tuple]) -> np.ndarray:
@@ -140,123 +108,98 @@ def request(namespace: str, set_name: str, bins: list[str], rows: np.ndarray, di
 
 
 class Answer:
-    """What one node answered for one request (positions, then decoded in bulk)."""
+    """One node's answer: padded buffers and the records located in each."""
 
     def __init__(self) -> None:
-        self.regular_payloads: list[tuple[bytes, list[int]]] = []  # (payload, header offsets of regular recs)
-        self.irregular: list[tuple[int, int, int, int, dict | None]] = []  # (index, code, gen, vt, bins)
+        self.parts: list[tuple[np.ndarray, Located]] = []
         self.error: int = 0
 
 
-def read_answer(sock: socket.socket, lay: Layout, n_ops: int) -> Answer:
-    """Read frames until LAST; regular records are only located, not decoded."""
+def read_answer(sock: socket.socket, n_ops: int) -> Answer:
+    """Read frames until LAST. Frames are walked in groups (a group ends with a frame
+    that looks like it ends in LAST), so the vectorized walk sees many records at once."""
     ans = Answer()
+    group: list[bytes] = []
     while True:
         msg_type, payload = recv_frame(sock)
         if msg_type != MSG_TYPE_DATA:
             raise ConnectionError(f"batch answered with frame type {msg_type}")
-        try:
-            last = _locate(payload, lay, n_ops, ans)
-        except _Misaligned:
-            # a record guessed regular had another length: walk this payload op by op
-            last = _walk(payload, ans)
-        if last:
+        group.append(payload)
+        if not looks_last(payload) and sum(map(len, group)) < GROUP_BYTES:
+            continue
+        data = group[0] if len(group) == 1 else b"".join(group)
+        group = []
+        buf = padded(data)
+        loc = locate(buf, len(data), 0, n_ops)
+        if loc is None:  # more fields or ops than asked for, or an odd header: walk exactly
+            try:
+                loc = walk_exact(data)
+            except ValueError as exc:
+                raise MessageError(str(exc)) from None
+        if len(loc.heads):
+            ans.parts.append((buf, loc))
+        if loc.last:
+            ans.error = loc.last_code
             return ans
 
 
-class _Misaligned(Exception):
-    pass
+GROUP_BYTES = 8 << 20  # walk at least every 8 MB of frames (bounded buffering)
 
 
-def _locate(payload: bytes, lay: Layout, n_ops: int, ans: Answer) -> bool:
-    """Find the records of one frame, guessing that found records with the right op
-    count are regular, then verifying the guess for the whole frame at once; True
-    after the LAST header. A wrong guess raises ``_Misaligned`` before ``ans`` changes."""
-    hsize = HEADER.size
-    body = lay.body
-    unpack = HEADER.unpack_from
-    end = len(payload)
-    pos = 0
-    regular: list[int] = []
-    irregular = []
-    last = False
-    try:
-        while pos < end:
-            hsz, _i1, _i2, i3, _i4, rc, gen, vt, idx, nf, nops = unpack(payload, pos)
-            if hsz != hsize:
-                raise _Misaligned
-            if i3 & INFO3_LAST:
-                ans.error, last = rc, True
-                break
-            if rc == 0 and nf == 0 and nops == n_ops and pos + hsize + body <= end:
-                regular.append(pos)
-                pos += hsize + body
-                continue
-            pos, bins = _decode_record(payload, pos + hsize, end, nf, nops)
-            irregular.append((idx, rc, gen, vt, bins if rc == 0 else None))
-    except (struct.error, MessageError, IndexError, ValueCodecError):
-        raise _Misaligned from None
-    if pos > end:
-        raise _Misaligned
-    if regular:
-        arr = np.frombuffer(payload, dtype=np.uint8)
-        if not _check_regular(arr, np.asarray(regular, dtype=np.int64) + hsize, lay):
-            raise _Misaligned  # a value of another width or type in a regular-looking record
-        ans.regular_payloads.append((payload, regular))
-    ans.irregular.extend(irregular)
-    return last
+def joined(parts: list[tuple[np.ndarray, Located]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One buffer of all parts, with their record heads and op offsets moved into it."""
+    if len(parts) == 1:
+        buf, loc = parts[0]
+        return buf, loc.heads, loc.ops
+    width = max(loc.ops.shape[0] for _, loc in parts)
+    shift = 0
+    heads, ops = [], []
+    for buf, loc in parts:
+        heads.append(loc.heads + shift)
+        o = np.full((width, loc.ops.shape[1]), -1, dtype=np.int64)
+        o[:loc.ops.shape[0]] = np.where(loc.ops >= 0, loc.ops + shift, -1)
+        ops.append(o)
+        shift += len(buf)
+    return np.concatenate([b for b, _ in parts]), np.concatenate(heads), np.concatenate(ops, axis=1)
 
 
-def _walk(payload: bytes, ans: Answer) -> bool:
-    """Every record of one frame decoded op by op (no regular guess)."""
-    pos, end = 0, len(payload)
-    while pos < end:
-        hsz, _i1, _i2, i3, _i4, rc, gen, vt, idx, nf, nops = HEADER.unpack_from(payload, pos)
-        if hsz != HEADER.size:
-            raise ConnectionError(f"bad message header size {hsz}")
-        if i3 & INFO3_LAST:
-            ans.error = rc
-            return True
-        pos, bins = _decode_record(payload, pos + hsz, end, nf, nops)
-        ans.irregular.append((idx, rc, gen, vt, bins if rc == 0 else None))
-    return False
-
-
-def _decode_record(payload: bytes, pos: int, end: int, nf: int, nops: int) -> tuple[int, dict]:
+def record_bins(buf: np.ndarray, head: int) -> dict[str, Any]:
+    """One record's bins as Python values (the exact path for rows the columns refused)."""
+    data = buf.data
+    nf = int.from_bytes(data[head + 18:head + 20], "big")
+    nops = int.from_bytes(data[head + 20:head + 22], "big")
+    pos = head + HEADER.size
     if nf:
-        _, pos = parse_fields(payload, pos, nf, end)
-    ops, pos = parse_ops(payload, pos, nops, end)
-    return pos, {op.name: decode_particle(op.particle_type, op.value) for op in ops}
+        _, pos = parse_fields(data, pos, nf, len(buf))
+    ops, _ = parse_ops(data, pos, nops, len(buf))
+    out = {}
+    for op in ops:
+        try:
+            out[op.name] = decode_particle(op.particle_type, op.value)
+        except UnicodeDecodeError:  # not UTF-8: the builders report it as bytes in a string field
+            out[op.name] = bytes(op.value)
+    return out
 
 
-def _check_regular(arr: np.ndarray, starts: np.ndarray, lay: Layout) -> bool:
-    got = arr[starts[:, None] + lay.template_at[None, :]]
-    return bool((got == lay.template[None, :]).all())
+@dataclass
+class WireChunk:
+    """One batch on the wire: per-row codes and metadata, the columns decoded in
+    bulk, and the rows decoded exactly (``exact``: row -> bins)."""
 
+    codes: np.ndarray
+    generations: np.ndarray  # uint32
+    ttls: np.ndarray  # int64, -1 = never expires
+    columns: list[Column]
+    exact: dict[int, dict[str, Any]]
+    buf: np.ndarray  # the answer, kept for :meth:`as_records`
+    heads: np.ndarray  # per row: its record's header offset in ``buf``, -1 without a found record
 
-def fill(answer: Answer, lay: Layout, plan: FastPlan, data: np.ndarray, codes: np.ndarray, gens: np.ndarray,
-         vts: np.ndarray) -> list[tuple[int, int, int, int, dict | None]]:
-    """Decode the (verified) regular records into the arrays; returns the irregular ones."""
-    hsize = HEADER.size
-    for payload, offs in answer.regular_payloads:
-        arr = np.frombuffer(payload, dtype=np.uint8)
-        heads = np.asarray(offs, dtype=np.int64)
-        starts = heads + hsize
-        idx = _gather_be(arr, heads + 14, 4, ">u4").astype(np.int64)
-        if len(idx) and int(idx.max()) >= len(codes):
-            raise E.AerospikeServerError(f"a batch answer names row {int(idx.max())} of {len(codes)}")
-        codes[idx] = 0
-        gens[idx] = _gather_be(arr, heads + 6, 4, ">u4")
-        vts[idx] = _gather_be(arr, heads + 10, 4, ">u4")
-        for name, at in zip(plan.bins, lay.value_at):
-            dt = plan.dtype[name].str if plan.dtype[name].str != "|u1" else "u1"
-            data[name][idx] = _gather_be(arr, starts + at, _WIDTH[dt], _BE[dt])
-    return answer.irregular
-
-
-def _gather_be(arr: np.ndarray, at: np.ndarray, width: int, dtype: str) -> np.ndarray:
-    raw = arr[at[:, None] + np.arange(width)[None, :]]
-    return np.ascontiguousarray(raw).view(dtype).ravel().astype(dtype.replace(">", "="), copy=False)
+    def as_records(self) -> RecordsChunk:
+        """Every row decoded exactly, as the general path's chunk (for its error messages:
+        which bad value a builder reports first depends on the whole chunk)."""
+        bins = [record_bins(self.buf, h) if h >= 0 else None for h in self.heads.tolist()]
+        return RecordsChunk(codes=self.codes.tolist(), bins=bins, generations=self.generations.tolist(),
+                            ttls=self.ttls.tolist())
 
 
 def ttl_of(void_times: np.ndarray) -> np.ndarray:
@@ -266,16 +209,12 @@ def ttl_of(void_times: np.ndarray) -> np.ndarray:
     return np.where(void_times == 0, 0xFFFFFFFF, ttl).astype(np.uint32)
 
 
-def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, policy: BatchPolicy) -> FastChunk:
+def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchPolicy) -> WireChunk:
     """Read ``keys`` for ``plan`` under ``policy`` (timeouts, retries, replicas); see the module doc."""
     n = len(keys)
-    data = np.zeros(n, dtype=plan.dtype)
     codes = np.full(n, -15, dtype=np.int64)  # NO_RESPONSE until answered
-    gens = np.zeros(n, dtype=np.uint32)
-    vts = np.zeros(n, dtype=np.uint32)
-    general: dict[int, tuple[int, int, int, dict | None]] = {}
     if n == 0:
-        return FastChunk(data, codes, _meta(gens, vts), np.zeros(0, dtype=np.int64), None)
+        return _chunk(plan, codes, [], n)
     dig = digests(keys)
     pids = (dig[:, 0].astype(np.int64) | (dig[:, 1].astype(np.int64) << 8)) & 4095
     groups_ns = _by_namespace_and_set(keys)
@@ -283,6 +222,8 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
     pending = np.arange(n)
     attempt = 0
     last_error: Exception | None = None
+    parts: list[tuple[np.ndarray, Located]] = []
+    n_ops = len(plan.bins)
     while True:
         remaining = None
         if policy.total_timeout:
@@ -327,7 +268,7 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
                     failed.append(mine)
         for node, sock, mine in sent:
             try:
-                ans = read_answer(sock, lay, len(plan.bins))
+                ans = read_answer(sock, n_ops)
             except socket.timeout:
                 node.release(sock, healthy=False)
                 last_error = E.TimeoutError_(f"node {node.name} did not answer within {sock_ms} ms", code=9)
@@ -347,14 +288,13 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
                 user = [keys[i][2] for i in mine]
                 raise E.error_for_code(ans.error, f"batch read of {len(mine)} keys failed with result {ans.error} "
                                        f"on node {node.name}; keys {E.describe_keys(user)}", keys=user)
-            for idx, rc, gen, vt, bins in fill(ans, lay, plan, data, codes, gens, vts):
-                if not 0 <= idx < n:
-                    raise E.AerospikeServerError(f"node {node.name} answered for row {idx} of a {n}-key batch")
-                codes[idx] = rc
-                gens[idx] = gen
-                vts[idx] = vt
-                if rc == 0:
-                    general[idx] = (rc, gen, vt, bins)
+            for buf, loc in ans.parts:
+                idx = be(buf, loc.heads + 14, 4)
+                if len(idx) and int(idx.max()) >= n:
+                    raise E.AerospikeServerError(f"node {node.name} answered for row {int(idx.max())} "
+                                                 f"of a {n}-key batch")
+                codes[idx] = buf[loc.heads + 5]
+            parts.extend(ans.parts)
         pending = np.sort(np.concatenate(failed)) if failed else pending[:0]
         if not len(pending):
             break
@@ -371,33 +311,37 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: FastPlan, lay: Layout, p
         cls = type(err) if isinstance(err, E.AerospikeServerError) else E.TimeoutError_
         raise cls(f"{err.args[0] if err.args else err}; {len(pending)} of {n} keys not read "
                   f"after {attempt} attempt(s): {E.describe_keys(user)}", code=getattr(err, "code", 9), keys=user)
-    _out_of_range(plan, data, codes, gens, vts, general)
-    redo = np.asarray(sorted(general), dtype=np.int64)
-    gen_chunk = None
-    if len(redo):
-        rows = [general[i] for i in redo.tolist()]
-        gen_chunk = RecordsChunk(codes=[r[0] for r in rows], bins=[r[3] for r in rows],
-                                 generations=[r[1] for r in rows],
-                                 ttls=[(-1 if t == 0xFFFFFFFF else int(t)) for t in ttl_of(
-                                     np.asarray([r[2] for r in rows], dtype=np.uint32)).tolist()])
-    return FastChunk(data, codes, _meta(gens, vts), redo, gen_chunk)
+    return _chunk(plan, codes, parts, n)
 
 
-def _out_of_range(plan: FastPlan, data: np.ndarray, codes: np.ndarray, gens: np.ndarray, vts: np.ndarray,
-                  general: dict) -> None:
-    """Regular records with an int too wide for its field go to the general path."""
-    if not plan.ranges:
-        return
-    idx = [i for i in np.flatnonzero(out_of_range(plan, data, codes == 0)).tolist() if i not in general]
-    for i, bins in zip(idx, as_dicts(plan, data, idx)):
-        general[i] = (0, int(gens[i]), int(vts[i]), bins)
-
-
-def _meta(gens: np.ndarray, vts: np.ndarray) -> np.ndarray:
-    meta = np.empty(len(gens), dtype=[("gen", "<u4"), ("ttl", "<u4")])
-    meta["gen"] = gens
-    meta["ttl"] = ttl_of(vts)
-    return meta
+def _chunk(plan: WirePlan, codes: np.ndarray, parts: list[tuple[np.ndarray, Located]], n: int) -> WireChunk:
+    """Decode the located records of every answer into row-ordered columns."""
+    gens = np.zeros(n, dtype=np.uint32)
+    ttls = np.zeros(n, dtype=np.int64)
+    if not parts:
+        buf, heads, ops = padded(b""), np.zeros(0, np.int64), np.zeros((0, 0), np.int64)
+    else:
+        buf, heads, ops = joined(parts)
+    rec_of_row = np.full(n, -1, dtype=np.int64)
+    rec_of_row[be(buf, heads + 14, 4)] = np.arange(len(heads))  # a later answer for a row wins
+    found = codes == 0
+    rows = np.flatnonzero(found)
+    rec = rec_of_row[rows]
+    h = heads[rec]
+    gens[rows] = be(buf, h + 6, 4)
+    ttls[rows] = ttl_of(be(buf, h + 10, 4)).astype(np.int64)
+    ttls[ttls == 0xFFFFFFFF] = -1
+    at_rec = assign(buf, ops, plan)
+    at = np.full((len(plan.bins), n), -1, dtype=np.int64)
+    at[:, rows] = at_rec[:, rec]
+    columns = [decode(buf, at[s], f, found) for f, s in zip(plan.schema, plan.slot)]
+    bad = np.zeros(n, dtype=bool)
+    for c in columns:
+        bad |= c.bad
+    exact = {int(r): record_bins(buf, int(heads[rec_of_row[r]])) for r in np.flatnonzero(bad)}
+    row_heads = np.full(n, -1, dtype=np.int64)
+    row_heads[rows] = h
+    return WireChunk(codes, gens, ttls, columns, exact, buf, row_heads)
 
 
 def _by_namespace_and_set(keys: Sequence[tuple]) -> dict[tuple[str, str], np.ndarray]:

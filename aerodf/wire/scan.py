@@ -2,12 +2,11 @@
 
 Each node gets one partition query for the partitions it owns (a pid array,
 plus a digest array for partitions resumed after a failure). Records stream
-back as messages with fields (namespace, digest, set, user key) and bin ops.
-The first record that holds exactly the plan's bins with the plan's types
-and an integer (or no) user key fixes a byte layout; every later record
-with the same header shape is assumed to share it, verified in bulk
-(:func:`aerodf.wire.batch` does the same for batch reads), and decoded by
-NumPy gathers. Other records are decoded op by op and go through the general
+back as messages with fields (namespace, set, digest, user key) and bin ops.
+Each frame is walked by :func:`aerodf.wire.walk.locate` (vectorized; a
+"partition done" header is a marker, reported apart) and its records are
+decoded field by field over all rows at once by :mod:`aerodf.wire.columns`,
+exactly as batch reads are; rows the decoders refuse go through the general
 column builders. A node that fails mid-stream, or a partition answered
 "unavailable", is resumed from the last digest seen in each partition, up to
 ``max_retries`` times; then the error lists the partitions not read.
@@ -20,83 +19,28 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
 from .. import errors as E
-from ..fastpath import FastChunk, FastPlan, as_dicts, columns, out_of_range
+from ..arrow import ChunkContext
 from ..policy import QueryPolicy, Replica
-from ..protocol.constants import INFO1_READ, INFO3_LAST, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
+from ..protocol.constants import INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
 from ..protocol.framing import FrameError, recv_frame
-from ..protocol.message import FIELD_HEADER, HEADER, MessageError, pack_field, pack_message_header, pack_op
+from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
-from ..transport.base import RecordsChunk, partition_ranges
-from .batch import _BE, _PT, _WIDTH, _gather_be, ttl_of
+from ..transport.base import partition_ranges
+from .batch import record_bins, ttl_of
 from .cluster import Cluster
+from .columns import WirePlan, assign, decode, decode_key, scatter, with_exact
+from .walk import be, locate, padded, walk_exact
 
 INFO3_PARTITION_DONE = 4
 F_NS, F_SET, F_KEY, F_DIGEST, F_TASK, F_TIMEOUT, F_PIDS, F_DIGESTS = 0, 1, 2, 4, 7, 9, 11, 12
+MAX_FIELDS = 8
 _U32 = struct.Struct(">I")
-
-
-@dataclass(frozen=True)
-class ScanLayout:
-    body: int
-    template: np.ndarray
-    template_at: np.ndarray
-    value_at: tuple[int, ...]
-    digest_at: int
-    key_at: int | None  # offset of the 8-byte int key, None: no key field
-    n_fields: int
-
-
-def _wire_dtype(plan: FastPlan, name: str) -> str:
-    s = plan.dtype[name].str
-    return "u1" if s == "|u1" else s
-
-
-def derive(payload: bytes, start: int, nf: int, nops: int, plan: FastPlan) -> ScanLayout | None:
-    """The layout of the record whose body starts at ``start``, if it can be a regular one."""
-    pos = start
-    fixed: list[int] = []
-    digest_at = key_at = None
-    try:
-        for _ in range(nf):
-            size, ftype = FIELD_HEADER.unpack_from(payload, pos)
-            fixed.extend(range(pos - start, pos - start + 5))
-            data_at = pos + 5
-            n = size - 1
-            if ftype == F_DIGEST and n == 20:
-                digest_at = data_at - start
-            elif ftype == F_KEY and n == 9 and payload[data_at] == 1:
-                fixed.append(data_at - start)
-                key_at = data_at + 1 - start
-            elif ftype in (F_NS, F_SET):
-                fixed.extend(range(data_at - start, data_at - start + n))
-            else:
-                return None
-            pos = data_at + n
-        if nops != len(plan.bins) or digest_at is None:
-            return None
-        values = []
-        for name in plan.bins:
-            size, op, ptype, _ver, nlen = struct.unpack_from(">IBBBB", payload, pos)
-            dt = _wire_dtype(plan, name)
-            bname = payload[pos + 8:pos + 8 + nlen]
-            if op != OP_READ or ptype != _PT[dt] or bname != name.encode() or size != 4 + nlen + _WIDTH[dt]:
-                return None
-            fixed.extend(range(pos - start, pos - start + 8 + nlen))
-            values.append(pos + 8 + nlen - start)
-            pos += 4 + size
-    except (struct.error, IndexError):
-        return None
-    body = pos - start
-    at = np.asarray(fixed, dtype=np.int64)
-    tmpl = np.frombuffer(payload, dtype=np.uint8)[start + at]
-    return ScanLayout(body, tmpl.copy(), at, tuple(values), digest_at, key_at, nf)
 
 
 def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[int], resume: list[bytes],
@@ -118,209 +62,106 @@ def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[i
     return struct.pack(">Q", (2 << 56) | (MSG_TYPE_DATA << 48) | len(msg)) + msg
 
 
-class _Misaligned(Exception):
-    pass
-
-
-def _parse_exact(payload: bytes, pos: int, end: int, nf: int, nops: int):
-    """(next pos, digest, user key, bins) of one record, op by op."""
-    digest = key = None
-    for _ in range(nf):
-        size, ftype = FIELD_HEADER.unpack_from(payload, pos)
-        data = payload[pos + 5:pos + 4 + size]
-        if ftype == F_DIGEST:
-            digest = data
-        elif ftype == F_KEY and data:
-            key = decode_particle(data[0], data[1:])
-        pos += 4 + size
-    bins = {}
-    for _ in range(nops):
-        size, _op, ptype, _ver, nlen = struct.unpack_from(">IBBBB", payload, pos)
-        name = payload[pos + 8:pos + 8 + nlen].decode("utf-8", "replace")
-        bins[name] = decode_particle(ptype, payload[pos + 8 + nlen:pos + 4 + size])
-        pos += 4 + size
-    if pos > end:
-        raise _Misaligned
-    return pos, digest, key, bins
-
-
-class _Frame:
-    """The records of one frame: regular offsets and irregular decoded records."""
-
-    def __init__(self) -> None:
-        self.regular: list[int] = []
-        self.irregular: list[tuple[int, int, bytes | None, Any, dict]] = []  # gen, vt, digest, key, bins
-        self.unavailable: list[int] = []
-        self.last = False
-        self.error = 0
-        self.layout: ScanLayout | None = None
-
-
 class ScanReader:
     """Reads one partition range for one plan and emits Arrow record batches."""
 
-    def __init__(self, cluster: Cluster, namespace: str, set_name: str | None, plan: FastPlan,
+    def __init__(self, cluster: Cluster, namespace: str, set_name: str | None, plan: WirePlan,
                  policy: QueryPolicy, out_schema: pa.Schema, *, key_name: str | None, with_meta: bool,
-                 on_type_error: str, strings: str, batch_size: int, row_counter: Callable[[int], int],
-                 layouts: dict, lock: threading.Lock) -> None:
+                 on_type_error: str, strings: str, batch_size: int, row_counter: Callable[[int], int]) -> None:
         self.cluster, self.ns, self.set = cluster, namespace, set_name
         self.plan, self.policy, self.out_schema = plan, policy, out_schema
         self.key_name, self.with_meta = key_name, with_meta
         self.on_type_error, self.strings, self.batch_size = on_type_error, strings, batch_size
         self.rows = row_counter
-        self._layouts, self._lock = layouts, lock
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
 
     # ------------------------------------------------------------------ frames
-    def _layout(self) -> ScanLayout | None:
-        return self._layouts.get((self.ns, self.set, self.plan.dtype))
+    def _frame(self, payload: bytes, last_digest: dict[int, bytes]):
+        """(record batch or None, partitions answered unavailable, LAST seen, its code) of one frame."""
+        buf = padded(payload)
+        loc = locate(buf, len(payload), MAX_FIELDS, len(self.plan.bins), INFO3_PARTITION_DONE)
+        if loc is None:
+            try:
+                loc = walk_exact(payload, INFO3_PARTITION_DONE)
+            except ValueError as exc:
+                raise MessageError(str(exc)) from None
+        m = loc.markers
+        unavailable = be(buf, m[buf[m + 5] != 0] + 6, 4).tolist() if len(m) else []
+        keep = buf[loc.heads + 5] == 0  # NOT_FOUND / FILTERED_OUT inside a scan: not a record
+        heads, fields, ops = loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep]
+        return self._batch(buf, heads, fields, ops, last_digest), unavailable, loc.last, loc.last_code
 
-    def _frame(self, payload: bytes) -> _Frame:
-        fr = _Frame()
-        lay = self._layout()
-        end = len(payload)
-        pos = 0
-        unpack = HEADER.unpack_from
-        hsize = HEADER.size
-        n_ops = len(self.plan.bins)
-        try:
-            while pos < end:
-                hsz, _i1, _i2, i3, _i4, rc, gen, vt, _ttl, nf, nops = unpack(payload, pos)
-                if hsz != hsize:
-                    raise _Misaligned
-                if i3 & INFO3_LAST:
-                    fr.last, fr.error = True, rc
-                    break
-                if i3 & INFO3_PARTITION_DONE:
-                    if rc != 0:
-                        fr.unavailable.append(gen)
-                    pos += hsize
-                    continue
-                if (lay is not None and rc == 0 and nf == lay.n_fields and nops == n_ops
-                        and pos + hsize + lay.body <= end):
-                    fr.regular.append(pos)
-                    pos += hsize + lay.body
-                    continue
-                if lay is None and rc == 0:
-                    lay = derive(payload, pos + hsize, nf, nops, self.plan)
-                    if lay is not None:
-                        with self._lock:  # the first layout any thread found wins
-                            lay = self._layouts.setdefault((self.ns, self.set, self.plan.dtype), lay)
-                        continue  # this record is the first regular one (verified below)
-                nxt, digest, key, bins = _parse_exact(payload, pos + hsize, end, nf, nops)
-                pos = nxt
-                if rc == 0:  # NOT_FOUND / FILTERED_OUT inside a scan: not a record
-                    fr.irregular.append((gen, vt, digest, key, bins))
-        except (struct.error, MessageError, IndexError, ValueCodecError, _Misaligned):
-            return self._walk(payload)
-        if fr.regular and lay is not None:
-            arr = np.frombuffer(payload, dtype=np.uint8)
-            starts = np.asarray(fr.regular, dtype=np.int64) + hsize
-            if not (arr[starts[:, None] + lay.template_at[None, :]] == lay.template[None, :]).all():
-                return self._walk(payload)
-        fr.layout = lay
-        return fr
-
-    def _walk(self, payload: bytes) -> _Frame:
-        fr = _Frame()
-        pos, end = 0, len(payload)
-        while pos < end:
-            hsz, _i1, _i2, i3, _i4, rc, gen, vt, _ttl, nf, nops = HEADER.unpack_from(payload, pos)
-            if hsz != HEADER.size:
-                raise ConnectionError(f"bad message header size {hsz}")
-            if i3 & INFO3_LAST:
-                fr.last, fr.error = True, rc
-                break
-            if i3 & INFO3_PARTITION_DONE:
-                if rc != 0:
-                    fr.unavailable.append(gen)
-                pos += hsz
-                continue
-            pos, digest, key, bins = _parse_exact(payload, pos + hsz, end, nf, nops)
-            if rc == 0:
-                fr.irregular.append((gen, vt, digest, key, bins))
-        return fr
-
-    # ------------------------------------------------------------------ batches
-    def _batch(self, payload: bytes, fr: _Frame, last_digest: dict[int, bytes]) -> pa.RecordBatch | None:
-        lay = fr.layout if fr.regular else None
-        n_reg = len(fr.regular) if lay is not None else 0
-        n = n_reg + len(fr.irregular)
+    def _batch(self, buf: np.ndarray, heads: np.ndarray, fields: np.ndarray, ops: np.ndarray,
+               last_digest: dict[int, bytes]) -> pa.RecordBatch | None:
+        n = len(heads)
         if n == 0:
             return None
-        plan = self.plan
-        data = np.zeros(n, dtype=plan.dtype)
-        gens = np.zeros(n, dtype=np.uint32)
-        vts = np.zeros(n, dtype=np.uint32)
-        keys_reg = None
-        if n_reg:
-            arr = np.frombuffer(payload, dtype=np.uint8)
-            heads = np.asarray(fr.regular, dtype=np.int64)
-            starts = heads + HEADER.size
-            gens[:n_reg] = _gather_be(arr, heads + 6, 4, ">u4")
-            vts[:n_reg] = _gather_be(arr, heads + 10, 4, ">u4")
-            for name, at in zip(plan.bins, lay.value_at):
-                dt = _wire_dtype(plan, name)
-                data[name][:n_reg] = _gather_be(arr, starts + at, _WIDTH[dt], _BE[dt])
-            dig = arr[(starts + lay.digest_at)[:, None] + np.arange(20)[None, :]]
-            pids = (dig[:, 0].astype(np.int64) | (dig[:, 1].astype(np.int64) << 8)) & (N_PARTITIONS - 1)
-            # the last record of each partition in this frame is its resume point
-            rev = pids[::-1]
-            uniq, first = np.unique(rev, return_index=True)
-            for pid, i in zip(uniq.tolist(), (len(pids) - 1 - first).tolist()):
-                last_digest[pid] = dig[i].tobytes()
-            if lay.key_at is not None:
-                keys_reg = _gather_be(arr, starts + lay.key_at, 8, ">i8")
-        irregular = fr.irregular
-        for j, (gen, vt, digest, _key, _bins) in enumerate(irregular):
-            gens[n_reg + j], vts[n_reg + j] = gen, vt
-            if digest is not None:
-                last_digest[(digest[0] | (digest[1] << 8)) & (N_PARTITIONS - 1)] = digest
+        digest_at = np.full(n, -1, dtype=np.int64)
+        key_at = np.full(n, -1, dtype=np.int64)
+        for j in range(fields.shape[0]):
+            p = fields[j]
+            has = np.flatnonzero(p >= 0)
+            ftype = buf[p[has] + 4]
+            size = be(buf, p[has], 4)
+            d = (ftype == F_DIGEST) & (size == 21)
+            digest_at[has[d]] = p[has[d]] + 5
+            k = (ftype == F_KEY) & (size >= 2)
+            key_at[has[k]] = p[has[k]]
+        self._resume_points(buf, digest_at, last_digest)
         offset = self.rows(n)
-        keys: list[Any] = [None] * n
-        for j, rec in enumerate(irregular):
-            keys[n_reg + j] = rec[3]
-        redo = np.arange(n_reg, n, dtype=np.int64)
-        general = RecordsChunk(codes=[0] * len(irregular), bins=[r[4] for r in irregular],
-                               generations=[r[0] for r in irregular], ttls=[])
-        chunk = FastChunk(data, np.zeros(n, dtype=np.int64), np.empty(0), redo, general if len(redo) else None)
-        if plan.ranges and n_reg:
-            self._ranges_to_general(chunk, n_reg)
+        at = assign(buf, ops, self.plan)
+        found = np.ones(n, dtype=bool)
+        columns = [decode(buf, at[s], f, found) for f, s in zip(self.plan.schema, self.plan.slot)]
+        bad = np.zeros(n, dtype=bool)
+        for c in columns:
+            bad |= c.bad
+        key_arr = key_bad = None
+        if self.key_name:
+            key_arr, key_bad = decode_key(buf, key_at, self.out_schema.field(self.key_name).type)
+        exact_rows = np.flatnonzero(bad | key_bad if key_bad is not None else bad).tolist()
+        key_of = {r: self._exact_key(buf, int(key_at[r])) for r in exact_rows}
         arrays: list[pa.Array] = []
         if self.key_name:
-            arrays.append(self._key_array(keys_reg, n_reg, keys))
-        arrays.extend(columns(chunk, plan, _Keys(keys_reg, keys), offset, None, self.on_type_error, self.strings))
+            kr = [r for r in exact_rows if key_bad[r]]
+            if kr:  # a key of another type: built as the general path builds it (and fails as it fails)
+                key_arr = scatter(key_arr, kr, pa.array([key_of[r] for r in kr], type=key_arr.type))
+            arrays.append(key_arr)
+        rows_bad = [r for r in exact_rows if bad[r]]
+        ctx = ChunkContext([key_of[r] for r in rows_bad], offset, self.on_type_error, self.strings,
+                           rows=[offset + r for r in rows_bad])
+        arrays.extend(with_exact(columns, self.plan.schema, rows_bad,
+                                 [record_bins(buf, int(heads[r])) for r in rows_bad], ctx, strings=self.strings))
         if self.with_meta:
-            ttl = ttl_of(vts).astype(np.int64)
+            ttl = ttl_of(be(buf, heads + 10, 4)).astype(np.int64)
             ttl[ttl == 0xFFFFFFFF] = -1
-            arrays.append(pa.array(gens, type=pa.uint32()))
+            arrays.append(pa.array(be(buf, heads + 6, 4).astype(np.uint32), type=pa.uint32()))
             arrays.append(pa.array(ttl, type=pa.int64()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.out_schema)
 
-    def _ranges_to_general(self, chunk: FastChunk, n_reg: int) -> None:
-        """Ints too wide for their field: rebuilt as dicts for the general builders."""
-        data = chunk.data
-        regular = np.zeros(len(data), dtype=bool)
-        regular[:n_reg] = True
-        idx = np.flatnonzero(out_of_range(self.plan, data, regular))
-        if not len(idx):
-            return
-        extra = as_dicts(self.plan, data, idx)
-        old = chunk.general
-        chunk.redo = np.concatenate([idx, chunk.redo])
-        chunk.general = RecordsChunk(codes=[0] * len(chunk.redo), bins=extra + (old.bins if old else []),
-                                     generations=[], ttls=[])
+    @staticmethod
+    def _exact_key(buf: np.ndarray, at: int) -> Any:
+        if at < 0:
+            return None
+        size = int(be(buf, np.asarray([at]), 4)[0])
+        data = buf[at + 5:at + 4 + size].tobytes()
+        try:
+            return decode_particle(data[0], data[1:])
+        except (ValueCodecError, UnicodeDecodeError):
+            return data[1:]
 
-    def _key_array(self, keys_reg, n_reg: int, keys: list) -> pa.Array:
-        t = self.out_schema.field(self.key_name).type
-        if keys_reg is not None and n_reg == len(keys):
-            return pa.array(keys_reg, type=t)
-        rest = pa.array(keys[n_reg:], type=t)
-        if n_reg == 0:
-            return rest
-        head = pa.array(keys_reg, type=t) if keys_reg is not None else pa.nulls(n_reg, type=t)
-        return pa.concat_arrays([head, rest])
+    @staticmethod
+    def _resume_points(buf: np.ndarray, digest_at: np.ndarray, last_digest: dict[int, bytes]) -> None:
+        """The last record of each partition in this frame is where a retry resumes."""
+        at = digest_at[digest_at >= 0]
+        if not len(at):
+            return
+        dig = buf[at[:, None] + np.arange(20)[None, :]]
+        pids = (dig[:, 0].astype(np.int64) | (dig[:, 1].astype(np.int64) << 8)) & (N_PARTITIONS - 1)
+        rev = pids[::-1]
+        uniq, first = np.unique(rev, return_index=True)
+        for pid, i in zip(uniq.tolist(), (len(pids) - 1 - first).tolist()):
+            last_digest[pid] = dig[i].tobytes()
 
     # ------------------------------------------------------------------ driving
     def run(self, begin: int, count: int, emit: Callable[[pa.RecordBatch], bool], stop: threading.Event) -> None:
@@ -400,9 +241,8 @@ class ScanReader:
             msg_type, payload = recv_frame(sock)
             if msg_type != MSG_TYPE_DATA:
                 raise ConnectionError(f"scan answered with frame type {msg_type}")
-            fr = self._frame(payload)
-            unavailable.update(fr.unavailable)
-            batch = self._batch(payload, fr, last_digest)
+            batch, unav, last, code = self._frame(payload, last_digest)
+            unavailable.update(unav)
             if batch is not None:
                 self.pending.append(batch)
                 self.pending_rows += batch.num_rows
@@ -410,9 +250,9 @@ class ScanReader:
                     if not self._flush(emit):
                         stop.set()
                         return False
-            if fr.last:
-                if fr.error not in (0, 2):
-                    raise E.error_for_code(fr.error, f"scan answered {fr.error}")
+            if last:
+                if code not in (0, 2):
+                    raise E.error_for_code(code, f"scan answered {code}")
                 for pid in pids:
                     if pid not in unavailable:
                         todo.pop(pid, None)
@@ -426,15 +266,3 @@ class ScanReader:
         batches, self.pending, self.pending_rows = self.pending, [], 0
         out = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
         return emit(out)
-
-
-class _Keys:
-    """Row -> user key for error messages (regular keys from the array)."""
-
-    def __init__(self, regular, keys: list) -> None:
-        self.regular, self.keys = regular, keys
-
-    def __getitem__(self, i: int):
-        if self.regular is not None and i < len(self.regular):
-            return int(self.regular[i])
-        return self.keys[i]
