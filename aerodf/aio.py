@@ -135,7 +135,8 @@ class AsyncReader:
         """Which path serves reads: ``numpy`` (fast path), ``wire`` or ``general``."""
         if self.plan is not None:
             return "numpy"
-        if self._client is not None and self._client.transport.columnar and fastpath.plan_for(self.schema):
+        if self._client is not None and self._client.transport.columnar and \
+                self._client.transport.wire_plan(self.schema) is not None:
             return "wire"
         return "general"
 

@@ -140,10 +140,12 @@ def test_scan_on_the_wire_equals_the_official_scan(aerospike_cluster, cluster_da
         batches = list(aerodf.iter_batches("test", cluster_data, NUM, client=wire, batch_size=64))
         assert sum(b.num_rows for b in batches) == 300
         assert max(b.num_rows for b in batches) < 300  # streamed, not one table
-        # a pushed filter is the official client's job (visible in read_paths)
+        # a pushed filter is sent on the wire; a record cap is the official client's job
         got = aerodf.read_query("test", cluster_data, NUM, where=pl.col("v") > 250, client=wire, output="polars")
         assert sorted(got["v"].to_list()) == list(range(251, 300))
-        assert wire.read_paths["general_scan"] == 1
+        assert wire.read_paths["wire_scan"] == 3
+        got = aerodf.read_query("test", cluster_data, NUM, max_records=5, client=wire, output="polars")
+        assert got.height == 5 and wire.read_paths["general_scan"] == 1
 
 
 def test_scan_retries_a_failed_node_on_its_replica(aerospike_cluster, cluster_data):

@@ -81,10 +81,14 @@ def frame(parts: list[bytes]) -> bytes:
     return pack_header(MSG_TYPE_DATA, len(body)) + body
 
 
+LAST_FILTER: list[bytes] = [b""]  # the newest filter expression received (for encoder tests)
+
+
 def _filter(fields: dict[int, bytes]) -> Compiled | None:
     data = fields.get(FIELD_FILTER_EXP)
     if not data:
         return None
+    LAST_FILTER[0] = data
     try:
         return compile_filter(data)
     except ExpUnsupported as exc:

@@ -205,6 +205,12 @@ def _stats(cluster, node, args):
     return ";".join(f"{k}={v}" for k, v in cluster.stats().items())
 
 
+def _last_filter(cluster, node, args):
+    from .handlers import LAST_FILTER
+
+    return LAST_FILTER[0].hex()
+
+
 def _stats_reset(cluster, node, args):
     cluster.reset_stats()
     return "ok"
@@ -265,6 +271,7 @@ _HANDLERS = {
     "aerodf-node-stop": _node_stop,
     "aerodf-node-start": _node_start,
     "aerodf-stats": _stats,
+    "aerodf-last-filter": _last_filter,
     "aerodf-stats-reset": _stats_reset,
     "aerodf-nodes": _nodes,
 }

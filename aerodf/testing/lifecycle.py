@@ -137,6 +137,10 @@ class ServerHandle:
     def reset_stats(self) -> None:
         self._one("aerodf-stats-reset")
 
+    def last_filter(self) -> bytes:
+        """The newest filter expression (field 43) any node received, as sent."""
+        return bytes.fromhex(self._one("aerodf-last-filter"))
+
 
 class TestServer(ServerHandle):
     """The test server in a child process; a context manager.

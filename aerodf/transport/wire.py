@@ -1,14 +1,15 @@
-"""The ``wire`` transport: aerodf speaks the protocol itself for numeric batch reads.
+"""The ``wire`` transport: aerodf speaks the protocol itself on the read hot paths.
 
-Covered on the wire: batch reads and full scans of schemas whose fields are
-all ints, floats or bools (:func:`aerodf.fastpath.plan_for`), without a
-filter expression, secondary-index filter, record cap or compression (scans:
-with integer user keys, if any). Everything else -- other schemas, writes, scans
-and queries, TLS and authentication -- runs through the official client,
-automatically; ``client.read_paths`` counts the records each path served
-(``"wire"`` vs ``"general"``; scans count under ``"wire_scan"`` /
-``"general_scan"``), and ``transport.delegate`` is the official transport doing
-the rest.
+Covered on the wire: batch reads and partition scans of any schema (ints,
+floats, bools, timestamps, strings, bytes, lists, maps, vectors; see
+:mod:`aerodf.wire.columns`), scans with a pushed-down filter
+(:mod:`aerodf.wire.expr` encodes it) and any user-key type. Not covered, and
+run through the official client automatically: batch reads with a native
+filter expression or compression, scans with a native expression, a
+secondary-index filter or a record cap, writes, TLS and authentication.
+``client.read_paths`` counts the records each path served (``"wire"`` vs
+``"general"``; scans count under ``"wire_scan"`` / ``"general_scan"``), and
+``transport.delegate`` is the official transport doing the rest.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
+from ..errors import ConfigError
 from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 from ..wire import batch as wb
 from ..wire.cluster import Cluster
 from ..wire.columns import WirePlan, plan_of
+from ..wire.expr import encode
 from .base import Key, RecordsChunk, Transport, WriteResult
 
 
@@ -64,21 +67,32 @@ class WireTransport(Transport):
         return wb.read(self.cluster, keys, plan, policy)
 
     def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
-        """Whether a scan can run on the wire: no server or index filter, no record cap."""
+        """Whether a scan can run on the wire: a pushed filter the wire encodes (not a native
+        expression), no secondary-index filter, no record cap."""
         import pyarrow as pa
 
-        return plan_server is None and native is None and index is None and not max_records \
-            and key_type in (pa.int64(), pa.string(), pa.binary())
+        if native is not None or index is not None or max_records or \
+                key_type not in (pa.int64(), pa.string(), pa.binary()):
+            return False
+        if plan_server is not None:
+            try:
+                encode(plan_server)
+            except ConfigError:
+                return False
+        return True
 
     def scan_range(self, namespace: str, set_name: str | None, plan: WirePlan, policy: QueryPolicy, *,
                    begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
+                   server_filter: tuple | None = None,
                    on_type_error: str, strings: str, batch_size: int, row_counter, emit, stop) -> None:
         """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit`` (see wire.scan)."""
         from ..wire.scan import ScanReader
 
         ScanReader(self.cluster, namespace, set_name, plan, policy, out_schema, key_name=key_name,
                    with_meta=with_meta, on_type_error=on_type_error, strings=strings, batch_size=batch_size,
-                   row_counter=row_counter).run(begin, count, emit, stop)
+                   row_counter=row_counter,
+                   filter_exp=encode(server_filter) if server_filter is not None else None).run(begin, count, emit,
+                                                                                                 stop)
 
     # everything else: the official client
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:

@@ -27,7 +27,7 @@ import pyarrow as pa
 from .. import errors as E
 from ..arrow import ChunkContext
 from ..policy import QueryPolicy, Replica
-from ..protocol.constants import INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
+from ..protocol.constants import FIELD_FILTER_EXP, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
 from ..protocol.framing import FrameError, recv_frame
 from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
@@ -44,7 +44,7 @@ _U32 = struct.Struct(">I")
 
 
 def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[int], resume: list[bytes],
-            socket_timeout_ms: int, records_per_second: int) -> bytes:
+            socket_timeout_ms: int, records_per_second: int, filter_exp: bytes | None = None) -> bytes:
     fields = [pack_field(F_NS, namespace.encode())]
     if set_name:
         fields.append(pack_field(F_SET, set_name.encode()))
@@ -52,6 +52,8 @@ def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[i
     fields.append(pack_field(F_TIMEOUT, _U32.pack(socket_timeout_ms)))
     if records_per_second:
         fields.append(pack_field(10, _U32.pack(records_per_second)))
+    if filter_exp:
+        fields.append(pack_field(FIELD_FILTER_EXP, filter_exp))
     if fresh:
         fields.append(pack_field(F_PIDS, np.asarray(fresh, dtype="<u2").tobytes()))
     if resume:
@@ -67,8 +69,10 @@ class ScanReader:
 
     def __init__(self, cluster: Cluster, namespace: str, set_name: str | None, plan: WirePlan,
                  policy: QueryPolicy, out_schema: pa.Schema, *, key_name: str | None, with_meta: bool,
-                 on_type_error: str, strings: str, batch_size: int, row_counter: Callable[[int], int]) -> None:
+                 on_type_error: str, strings: str, batch_size: int, row_counter: Callable[[int], int],
+                 filter_exp: bytes | None = None) -> None:
         self.cluster, self.ns, self.set = cluster, namespace, set_name
+        self.filter_exp = filter_exp  # field 43 (aerodf.wire.expr), sent with every partition query
         self.plan, self.policy, self.out_schema = plan, policy, out_schema
         self.key_name, self.with_meta = key_name, with_meta
         self.on_type_error, self.strings, self.batch_size = on_type_error, strings, batch_size
@@ -193,7 +197,7 @@ class ScanReader:
                     sock.settimeout(timeout)
                     sock.sendall(request(self.ns, self.set, self.plan.bins, [p for p in pids if todo[p] is None],
                                          [todo[p] for p in pids if todo[p] is not None],
-                                         policy.socket_timeout, policy.records_per_second))
+                                         policy.socket_timeout, policy.records_per_second, self.filter_exp))
                     streams.append((node, sock, pids))
                 except OSError as exc:
                     node.release(sock, healthy=False)
