@@ -42,8 +42,7 @@ def test_async_read_equals_sync_read(aerospike_server, features, transport, sche
                                    fast_path=fast_path) as r:
             assert r.transport_name == transport
             numeric = schema is NUMERIC
-            assert r.path == ("numpy" if fast_path and numeric else "wire" if transport == "wire" and numeric
-                              else "general")
+            assert r.path == ("numpy" if fast_path and numeric else "wire" if transport == "wire" else "general")
             return await r.read(keys), await r.read(keys[:5])
 
     got, small = run(main())
