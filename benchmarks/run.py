@@ -8,8 +8,9 @@ serving seconds (test server only) and the peak RSS growth of each case
 
 Suites: read_batch at several sizes for a numeric (10 numeric bins) and a
 mixed (int, float, str, bool, 16-float vector) schema against the bare
-``client.batch_read`` and the hand-written DataFrame way; scans with and
-without a pushed filter; write_frame against ``client.batch_write`` from row
+``client.batch_read`` and the hand-written DataFrame way, on the official and
+the wire transport (and aerospike-py's ``to_numpy`` on 10 and 3 numeric
+bins); scans with and without a pushed filter, official and wire; write_frame against ``client.batch_write`` from row
 dicts; serving (``benchmarks/serving.py``): feature-fetch latency (100 keys x
 10 numeric bins) for every path at several concurrencies, p50 and p99, and
 the GIL share of each path.
@@ -149,19 +150,31 @@ def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None,
                 "aerodf.read_batch -> pandas": lambda: aerodf.read_batch(ids, schema, output="pandas", **kw),
                 "aerodf.read_batch -> polars": lambda: aerodf.read_batch(ids, schema, output="polars", **kw),
             }
-            if pyc is not None and schema_name == "numeric":
-                dtype = np.dtype([(f.bin_name, "<i8" if str(f.type) == "int64" else "<f8") for f in schema])
-
-                def py_numpy():
-                    for s in range(0, n, CHUNK):
-                        pyc.batch_read(keys[s : s + CHUNK], bins).to_numpy(dtype)
-
-                kw_py = dict(kw, client=py_general)
+            if wire is not None:
                 cases.update({
                     "aerodf wire -> pandas": lambda: aerodf.read_batch(ids, schema, output="pandas",
                                                                        **dict(kw, client=wire)),
                     "aerodf wire -> polars": lambda: aerodf.read_batch(ids, schema, output="polars",
                                                                        **dict(kw, client=wire)),
+                })
+            if pyc is not None and schema_name == "numeric":
+                dtype = np.dtype([(f.bin_name, "<i8" if str(f.type) == "int64" else "<f8") for f in schema])
+                three = aerodf.Schema({f.name: f.type for f in list(schema)[:3]})
+                dtype3 = np.dtype(dtype.descr[:3])
+
+                def py_numpy():
+                    for s in range(0, n, CHUNK):
+                        pyc.batch_read(keys[s : s + CHUNK], bins).to_numpy(dtype)
+
+                def py_numpy3():
+                    for s in range(0, n, CHUNK):
+                        pyc.batch_read(keys[s : s + CHUNK], three.bins).to_numpy(dtype3)
+
+                kw_py = dict(kw, client=py_general)
+                cases.update({
+                    "3 bins: bare aerospike-py to_numpy": py_numpy3,
+                    "3 bins: aerodf wire -> polars": lambda: aerodf.read_batch(ids, three, output="polars",
+                                                                               **dict(kw, client=wire)),
                     "bare aerospike-py to_numpy (raw array)": py_numpy,
                     "aerodf aerospike-py general -> polars": lambda: aerodf.read_batch(ids, schema, output="polars",
                                                                                      **kw_py),
@@ -173,7 +186,7 @@ def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None,
     return out
 
 
-def suite_scan(client, raw, srv, n, repeat) -> dict:
+def suite_scan(client, raw, srv, n, repeat, wire=None) -> dict:
     import pandas as pd
     import polars as pl
     from aerospike_helpers import expressions as exp
@@ -197,6 +210,14 @@ def suite_scan(client, raw, srv, n, repeat) -> dict:
         "aerodf.read_query(where=age > 80)": lambda: aerodf.read_query(NS, "bench_scan", MIXED, client=client,
                                                                         output="polars", where=pl.col("age") > 80),
     }
+    if wire is not None:
+        cases.update({
+            "aerodf wire read_query -> pandas": lambda: aerodf.read_query(NS, "bench_scan", MIXED, client=wire),
+            "aerodf wire read_query -> polars": lambda: aerodf.read_query(NS, "bench_scan", MIXED, client=wire,
+                                                                           output="polars"),
+            "aerodf wire read_query(where=age > 80)": lambda: aerodf.read_query(
+                NS, "bench_scan", MIXED, client=wire, output="polars", where=pl.col("age") > 80),
+        })
     print(f"  scan {n:,} ...", flush=True)
     return run_cases(cases, repeat, srv, n)
 
@@ -344,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                 "hosts": args.hosts or "aerodf test server", "repeat": repeat, "quick": args.quick,
                 "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, py_fast, wire),
-                "scan_records": scan_n, "scan": suite_scan(client, raw, srv, scan_n, repeat),
+                "scan_records": scan_n, "scan": suite_scan(client, raw, srv, scan_n, repeat, wire),
                 "scan_numeric_records": biggest,
                 "scan_numeric": suite_scan_numeric(client, raw, srv, biggest, repeat, wire),
                 "write_records": min(biggest, 100_000),

@@ -334,7 +334,7 @@ def _chunk(plan: WirePlan, codes: np.ndarray, parts: list[tuple[np.ndarray, Loca
     at_rec = assign(buf, ops, plan)
     at = np.full((len(plan.bins), n), -1, dtype=np.int64)
     at[:, rows] = at_rec[:, rec]
-    columns = [decode(buf, at[s], f, found) for f, s in zip(plan.schema, plan.slot)]
+    columns = decode(buf, at, plan, found)
     bad = np.zeros(n, dtype=bool)
     for c in columns:
         bad |= c.bad

@@ -25,13 +25,14 @@ Per type:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from ..schema import Bool, Bytes, Field, Float, Int, List, Map, Schema, String, Timestamp, Vector
+from ..schema import Bool, Bytes, Float, Int, List, Map, Schema, String, Timestamp, Vector
 from ..typemap import to_arrow_type
 from .walk import be, be_raw
 
@@ -54,6 +55,7 @@ class WirePlan:
     name_len: np.ndarray  # (bins,)
 
 
+@functools.lru_cache(maxsize=256)
 def plan_of(schema: Schema) -> WirePlan | None:
     """The wire plan of ``schema`` (None: a bin name longer than the protocol's 15 bytes)."""
     bins: list[str] = []
@@ -75,24 +77,31 @@ def assign(buf: np.ndarray, ops: np.ndarray, plan: WirePlan) -> np.ndarray:
     """``(bins, records)`` offset of the op holding each plan bin, -1 when absent.
 
     Ops are matched by name (the server may answer in any order, and leaves
-    missing bins out); names are compared as 16 zero-padded bytes."""
-    n = ops.shape[1]
-    at = np.full((len(plan.bins), n), -1, dtype=np.int64)
-    want = plan.names.view("<u8")  # (bins, 2)
+    missing bins out); names are compared as 16 zero-padded bytes, all ops at
+    once against the bin their position suggests, the rest against every bin."""
+    steps, n = ops.shape
+    nb = len(plan.bins)
+    at = np.full((nb, n), -1, dtype=np.int64)
+    flat = ops.ravel()
+    idx = np.flatnonzero(flat >= 0)
+    if not len(idx):
+        return at
+    p = flat[idx]
+    rec = idx % n
+    step = idx // n
+    nlen = buf[p + 7].astype(np.int64)
     span = np.arange(16)
-    for j in range(ops.shape[0]):
-        idx = np.flatnonzero(ops[j] >= 0)
-        if not len(idx):
-            continue
-        p = ops[j, idx]
-        nlen = buf[p + 7].astype(np.int64)
-        got = buf[(p + 8)[:, None] + span[None, :]]
-        got = np.where(span[None, :] < nlen[:, None], got, 0).astype(np.uint8)
-        key = np.ascontiguousarray(got).view("<u8")  # (k, 2)
-        for s in range(len(plan.bins)):
-            hit = (key[:, 0] == want[s, 0]) & (key[:, 1] == want[s, 1]) & (nlen == plan.name_len[s])
-            if hit.any():
-                at[s, idx[hit]] = p[hit]
+    got = buf[(p + 8)[:, None] + span[None, :]]
+    got[span[None, :] >= nlen[:, None]] = 0
+    key = got.view("<u8")  # (k, 2)
+    want = plan.names.view("<u8")  # (bins, 2)
+    guess = np.minimum(step, nb - 1)
+    hit = (key[:, 0] == want[guess, 0]) & (key[:, 1] == want[guess, 1]) & (nlen == plan.name_len[guess])
+    at[guess[hit], rec[hit]] = p[hit]
+    miss = np.flatnonzero(~hit)
+    for s in range(nb) if len(miss) else ():
+        m = miss[(key[miss, 0] == want[s, 0]) & (key[miss, 1] == want[s, 1]) & (nlen[miss] == plan.name_len[s])]
+        at[s, rec[m]] = p[m]
     return at
 
 
@@ -105,26 +114,32 @@ class Column:
     bad: np.ndarray
 
 
-def decode(buf: np.ndarray, at: np.ndarray, field: Field, found: np.ndarray) -> Column:
-    """The column of ``field`` from op offsets ``at`` (-1: absent) over rows; ``found``:
-    rows whose record exists (a found record without a non-nullable bin is bad)."""
-    n = len(at)
-    present = at >= 0
-    idx = np.flatnonzero(present)
-    p = at[idx]
+def decode(buf: np.ndarray, at: np.ndarray, plan: WirePlan, found: np.ndarray) -> list[Column]:
+    """Every field's column from op offsets ``at`` (``(bins, rows)``, -1: absent);
+    ``found``: rows whose record exists (a found record without a non-nullable bin
+    is bad). The op headers of all bins are read in one pass."""
+    nb, n = at.shape
+    flat = at.ravel()
+    where = np.flatnonzero(flat >= 0)
+    p = flat[where]
     size = be(buf, p, 4)
     ptype = buf[p + 5]
     nlen = buf[p + 7].astype(np.int64)
     vpos = p + 8 + nlen
     vlen = size - 4 - nlen
-    t = field.type
-    bad = np.zeros(n, dtype=bool)
-    if not field.nullable:
-        bad |= found & ~present
-    decoder = _DECODERS[type(t)]
-    arr, ok = decoder(buf, t, n, idx, ptype, vpos, vlen)
-    bad[idx[~ok]] = True
-    return Column(arr, bad)
+    row = where % n
+    bounds = np.searchsorted(where // n, np.arange(nb + 1))
+    out = []
+    for field, s in zip(plan.schema, plan.slot):
+        sl = slice(bounds[s], bounds[s + 1])
+        idx = row[sl]
+        bad = np.zeros(n, dtype=bool)
+        if not field.nullable:
+            bad |= found & (at[s] < 0)
+        arr, ok = _DECODERS[type(field.type)](buf, field.type, n, idx, ptype[sl], vpos[sl], vlen[sl])
+        bad[idx[~ok]] = True
+        out.append(Column(arr, bad))
+    return out
 
 
 def _valid_mask(n: int, rows: np.ndarray) -> np.ndarray | None:

@@ -116,7 +116,7 @@ class ScanReader:
         offset = self.rows(n)
         at = assign(buf, ops, self.plan)
         found = np.ones(n, dtype=bool)
-        columns = [decode(buf, at[s], f, found) for f, s in zip(self.plan.schema, self.plan.slot)]
+        columns = decode(buf, at, self.plan, found)
         bad = np.zeros(n, dtype=bool)
         for c in columns:
             bad |= c.bad

@@ -84,6 +84,9 @@ def locate(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_mask
                        np.zeros(0, np.int64), False, 0)
     if end < HSZ or buf[0] != HSZ:
         return None
+    same = _uniform(buf, end, max_fields, max_ops, marker_mask)
+    if same is not None:
+        return same
     cand = np.flatnonzero(buf[:end - HSZ + 1] == HSZ)
     cand = cand[buf[cand + 4] == 0]
     if not len(cand) or cand[0] != 0:
@@ -125,6 +128,47 @@ def locate(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_mask
     marker = (info3[body] & marker_mask) != 0 if marker_mask else np.zeros(len(body), dtype=bool)
     rec = body[~marker]
     return Located(cand[rec], fields[:, rec], ops[:, rec], cand[body[marker]], last, code)
+
+
+def _uniform(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_mask: int) -> Located | None:
+    """The common case in a few gathers: every message as long as the first, field for
+    field and op for op (fixed-width bins), optionally followed by one LAST header.
+
+    The first message is walked exactly; the others are verified where it
+    matters: header size byte, info3, field and op counts, and every field and
+    op size at the first message's offsets. A message passing all of that has
+    the first one's length, so the guessed offsets are the true ones."""
+    nf, nops = int(be(buf, np.asarray([18]), 2)[0]), int(be(buf, np.asarray([20]), 2)[0])
+    if nf > max_fields or nops > max_ops or buf[3] & (INFO3_LAST | marker_mask):
+        return None
+    rel, p = [], HSZ
+    for _ in range(nf + nops):
+        if p + 4 > end:
+            return None
+        rel.append(p)
+        p += 4 + int.from_bytes(buf[p:p + 4].tobytes(), "big")
+    length = p
+    if length > end:
+        return None
+    tail = end % length if end % length else 0
+    if tail not in (0, HSZ):
+        return None
+    n = end // length
+    heads = np.arange(n, dtype=np.int64) * length
+    at = np.asarray(rel, dtype=np.int64)
+    checks = [np.asarray([0, 3, 18, 19, 20, 21], dtype=np.int64), at, at + 1, at + 2, at + 3]
+    rel_all = np.concatenate(checks)
+    got = buf[heads[:, None] + rel_all[None, :]]
+    if not (got == got[0]).all():
+        return None
+    last, code = False, 0
+    if tail:
+        h = n * length
+        if buf[h] != HSZ or not buf[h + 3] & INFO3_LAST:
+            return None
+        last, code = True, int(buf[h + 5])
+    offs = heads[None, :] + at[:, None]
+    return Located(heads, offs[:nf], offs[nf:], np.zeros(0, np.int64), last, code)
 
 
 def _steps(buf: np.ndarray, end: int, pos: np.ndarray, count: np.ndarray, ok: np.ndarray, steps: int,
