@@ -258,7 +258,7 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                 if fplan is not None:
                     transport.scan_range(namespace, set_name, fplan, policy, begin=begin, count=count,
                                          out_schema=out_schema, key_name=key_name, with_meta=with_meta,
-                                         server_filter=p.server,
+                                         server_filter=p.server, index=p.index,
                                          on_type_error=on_type_error, strings=strings, batch_size=batch_size,
                                          row_counter=counter.take, emit=emit, stop=stop)
                     return

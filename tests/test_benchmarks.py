@@ -26,6 +26,9 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path):
     assert {"aerodf.read_query(where=age > 80)", "aerodf.read_query -> pandas"} <= set(payload["scan"])
     assert "aerodf.write_frame (polars)" in payload["write"]
     assert "aerodf aerospike-py fast path -> polars" in payload["read_batch"]["numeric/2000"]
+    assert {"aerodf wire -> pandas", "aerodf wire -> polars"} <= set(rb)
+    assert "3 bins: aerodf wire -> polars" in payload["read_batch"]["numeric/2000"]
+    assert "aerodf wire read_query(where=age > 80)" in payload["scan"]
     lat = payload["serving"]["latency"]
     assert {r["concurrency"] for r in lat.values()} == {1, 4}
     assert all(r["p50_ms"] > 0 and r["p99_ms"] >= r["p50_ms"] for r in lat.values())
@@ -36,3 +39,18 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path):
     assert "### read_batch, 2,000 keys, mixed schema" in md and "p99 ms" in md and "GIL share" in md
     png = (tmp_path / "latest.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_server_cpu_reads_a_process_cpu_time_from_proc():
+    import os
+    import time
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import server_cpu
+
+    assert server_cpu(None) is None
+    before = server_cpu(os.getpid())
+    t = time.process_time()
+    while time.process_time() - t < 0.2:
+        pass
+    assert server_cpu(os.getpid()) - before >= 0.1

@@ -141,6 +141,7 @@ def test_secondary_index_is_used(client, qclient, people):
     client.index_integer_create("test", set_name, "i", name)
     try:
         plans: list = []
+        before = dict(qclient.read_paths)
         got = aerodf.pl_free = list(aerodf.iter_batches("test", set_name, SCHEMA, client=qclient,
                                                          where=pl.col("i").is_between(10, 20) & (pl.col("f") > 0),
                                                          _plan_out=plans))
@@ -148,6 +149,9 @@ def test_secondary_index_is_used(client, qclient, people):
         assert plans[0].index == ("range", "i", 10, 20)
         exp_rows = expected.filter(pl.col("i").is_between(10, 20) & (pl.col("f") > 0)).height
         assert (table.num_rows if table is not None else 0) == exp_rows
+        if qclient.transport_name == "wire":  # the index query itself ran on the wire
+            assert qclient.read_paths["wire_scan"] > before.get("wire_scan", 0)
+            assert qclient.read_paths["general_scan"] == before.get("general_scan", 0)
     finally:
         client.index_remove("test", name)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import aerospike
 import numpy as np
 import polars as pl
 import pytest
@@ -202,3 +203,21 @@ def test_scan_sends_ints_too_wide_for_their_field_to_the_general_builders(aerosp
         assert got.equals(aerodf.read_query("test", set_name, schema, client=off, **kw).sort("key"))
         assert got.filter(pl.col("key") == 7)["v"].to_list() == [None]
         assert wire.read_paths["wire_scan"] == 2
+
+
+@pytest.mark.fake_only
+def test_compressed_reads_and_scans_stay_on_the_wire(aerospike_server, client, set_name):
+    for k in range(120):
+        client.put(("test", set_name, k), {"s": "x" * 200 + str(k), "v": k}, policy={"key": aerospike.POLICY_KEY_SEND})
+    schema = {"s": "string", "v": "int64"}
+    with aerodf.connect(aerospike_server.hosts, transport="wire") as w, \
+            aerodf.connect(aerospike_server.hosts, transport="official") as o:
+        aerospike_server.reset_stats()
+        got = w.read_batch(range(121), schema, namespace="test", set=set_name, output="arrow", compress=True)
+        assert aerospike_server.stats()["compressed_requests"] >= 1
+        assert got.equals(o.read_batch(range(121), schema, namespace="test", set=set_name, output="arrow"))
+        scan = aerodf.read_query("test", set_name, schema, client=w, output="polars",
+                                 policy=aerodf.QueryPolicy(compress=True))
+        assert sorted(scan["v"].to_list()) == list(range(120))
+        assert aerospike_server.stats()["compressed_requests"] >= 2
+        assert w.read_paths == {"wire": 121, "wire_scan": 1}

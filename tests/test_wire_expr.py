@@ -9,7 +9,7 @@ import pytest
 
 import aerodf
 from aerodf.transport.official_exp import lower
-from aerodf.wire.expr import encode
+from aerodf.wire.expr import encode, index_range
 
 NODES = {
     "int_eq": ("eq", ("bin", "int", "a"), ("lit", 5)),
@@ -69,3 +69,10 @@ def test_the_filter_runs_on_the_server(aerospike_server, client, set_name):
         assert sorted(df["age"].to_list()) == list(range(30, 40))
         assert aerospike_server.stats()["records_sent"] == 10  # only the matches crossed the wire
         assert w.read_paths == {"wire_scan": 1}
+
+
+def test_index_range_bytes_equal_the_captured_official_ones():
+    # shared/PROTOCOL.md: predicates.between("age", 21, 23) and predicates.equals("name", "n1")
+    assert index_range(("range", "age", 21, 23)).hex() == \
+        "0103616765010000000800000000000000150000000800000000000000" + "17"
+    assert index_range(("eq", "name", "n1")).hex() == "01046e616d6503000000026e3100000002" + "6e31"

@@ -3,10 +3,10 @@
 Covered on the wire: batch reads and partition scans of any schema (ints,
 floats, bools, timestamps, strings, bytes, lists, maps, vectors; see
 :mod:`aerodf.wire.columns`), scans with a pushed-down filter
-(:mod:`aerodf.wire.expr` encodes it) and any user-key type. Not covered, and
-run through the official client automatically: batch reads with a native
-filter expression or compression, scans with a native expression, a
-secondary-index filter or a record cap, writes, TLS and authentication.
+and secondary-index queries (:mod:`aerodf.wire.expr` encodes both), with any
+user-key type and compression. Not covered, and run through the official
+client automatically: batch reads with a native filter expression, scans
+with a native expression or a record cap, writes, TLS and authentication.
 ``client.read_paths`` counts the records each path served (``"wire"`` vs
 ``"general"``; scans count under ``"wire_scan"`` / ``"general_scan"``), and
 ``transport.delegate`` is the official transport doing the rest.
@@ -22,7 +22,7 @@ from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 from ..wire import batch as wb
 from ..wire.cluster import Cluster
 from ..wire.columns import WirePlan, plan_of
-from ..wire.expr import encode
+from ..wire.expr import encode, index_range
 from .base import Key, RecordsChunk, Transport, WriteResult
 
 
@@ -57,7 +57,7 @@ class WireTransport(Transport):
 
     def covers(self, policy: BatchPolicy) -> bool:
         """Whether a batch read under ``policy`` can run on the wire."""
-        return policy.filter is None and not policy.compress
+        return policy.filter is None
 
     def wire_plan(self, schema: Any) -> WirePlan | None:
         """The compiled plan of ``schema`` (None: the schema cannot be read on the wire)."""
@@ -67,23 +67,24 @@ class WireTransport(Transport):
         return wb.read(self.cluster, keys, plan, policy)
 
     def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
-        """Whether a scan can run on the wire: a pushed filter the wire encodes (not a native
-        expression), no secondary-index filter, no record cap."""
+        """Whether a scan or query can run on the wire: pushed and index filters the wire
+        encodes (not a native expression), no record cap."""
         import pyarrow as pa
 
-        if native is not None or index is not None or max_records or \
-                key_type not in (pa.int64(), pa.string(), pa.binary()):
+        if native is not None or max_records or key_type not in (pa.int64(), pa.string(), pa.binary()):
             return False
-        if plan_server is not None:
-            try:
+        try:
+            if plan_server is not None:
                 encode(plan_server)
-            except ConfigError:
-                return False
+            if index is not None:
+                index_range(index)
+        except ConfigError:
+            return False
         return True
 
     def scan_range(self, namespace: str, set_name: str | None, plan: WirePlan, policy: QueryPolicy, *,
                    begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
-                   server_filter: tuple | None = None,
+                   server_filter: tuple | None = None, index: tuple | None = None,
                    on_type_error: str, strings: str, batch_size: int, row_counter, emit, stop) -> None:
         """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit`` (see wire.scan)."""
         from ..wire.scan import ScanReader
@@ -91,8 +92,8 @@ class WireTransport(Transport):
         ScanReader(self.cluster, namespace, set_name, plan, policy, out_schema, key_name=key_name,
                    with_meta=with_meta, on_type_error=on_type_error, strings=strings, batch_size=batch_size,
                    row_counter=row_counter,
-                   filter_exp=encode(server_filter) if server_filter is not None else None).run(begin, count, emit,
-                                                                                                 stop)
+                   filter_exp=encode(server_filter) if server_filter is not None else None,
+                   index_range=index_range(index) if index is not None else None).run(begin, count, emit, stop)
 
     # everything else: the official client
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:

@@ -36,12 +36,13 @@ from ..protocol.constants import (
     FIELD_NAMESPACE,
     FIELD_SET,
     INFO1_BATCH,
+    INFO1_COMPRESS_RESPONSE,
     INFO1_READ,
     MSG_TYPE_DATA,
     OP_READ,
 )
 from ..protocol.digest import key_bytes, prefixed_hasher, ripemd160
-from ..protocol.framing import FrameError, recv_frame
+from ..protocol.framing import FrameError, compress_frame, frame, recv_frame
 from ..protocol.message import (
     HEADER,
     MessageError,
@@ -102,9 +103,21 @@ def request(namespace: str, set_name: str, bins: list[str], rows: np.ndarray, di
         rest["flags"] = BATCH_MSG_REPEAT
     flags = 0x08 | (0x01 if policy.allow_inline else 0) | (0x04 if policy.respond_all_keys else 0)
     body = _U32.pack(len(rows)) + bytes((flags,)) + first + rest.tobytes()
-    msg = pack_message_header(info1=INFO1_READ | INFO1_BATCH, transaction_ttl=socket_timeout_ms, n_fields=1) \
+    info1 = INFO1_READ | INFO1_BATCH | (INFO1_COMPRESS_RESPONSE if policy.compress else 0)
+    msg = pack_message_header(info1=info1, transaction_ttl=socket_timeout_ms, n_fields=1) \
         + pack_field(FIELD_BATCH_INDEX, body)
-    return struct.pack(">Q", (2 << 56) | (MSG_TYPE_DATA << 48) | len(msg)) + msg
+    return framed(msg, policy.compress)
+
+
+COMPRESS_THRESHOLD = 128  # bytes: smaller requests go plain, as the C client sends them
+
+
+def framed(msg: bytes, compress: bool) -> bytes:
+    """A data frame of ``msg``; zlib-compressed (type 4) with ``compress`` when worth it.
+    The answer to a request with info1 COMPRESS_RESPONSE arrives compressed;
+    ``recv_frame`` unwraps it."""
+    whole = frame(MSG_TYPE_DATA, msg)
+    return compress_frame(whole) if compress and len(whole) > COMPRESS_THRESHOLD else whole
 
 
 class Answer:
@@ -146,21 +159,20 @@ def read_answer(sock: socket.socket, n_ops: int) -> Answer:
 GROUP_BYTES = 8 << 20  # walk at least every 8 MB of frames (bounded buffering)
 
 
-def joined(parts: list[tuple[np.ndarray, Located]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One buffer of all parts, with their record heads and op offsets moved into it."""
+def joined(parts: list[tuple[np.ndarray, Located]], plan: WirePlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One buffer of all parts, their record heads moved into it, and each plan bin's
+    op offset per record (:func:`aerodf.wire.columns.assign`, part by part)."""
     if len(parts) == 1:
         buf, loc = parts[0]
-        return buf, loc.heads, loc.ops
-    width = max(loc.ops.shape[0] for _, loc in parts)
+        return buf, loc.heads, assign(buf, loc.ops, plan, loc.uniform)
     shift = 0
-    heads, ops = [], []
+    heads, ats = [], []
     for buf, loc in parts:
         heads.append(loc.heads + shift)
-        o = np.full((width, loc.ops.shape[1]), -1, dtype=np.int64)
-        o[:loc.ops.shape[0]] = np.where(loc.ops >= 0, loc.ops + shift, -1)
-        ops.append(o)
+        at = assign(buf, loc.ops, plan, loc.uniform)
+        ats.append(np.where(at >= 0, at + shift, -1))
         shift += len(buf)
-    return np.concatenate([b for b, _ in parts]), np.concatenate(heads), np.concatenate(ops, axis=1)
+    return np.concatenate([b for b, _ in parts]), np.concatenate(heads), np.concatenate(ats, axis=1)
 
 
 def record_bins(buf: np.ndarray, head: int) -> dict[str, Any]:
@@ -203,10 +215,11 @@ class WireChunk:
 
 
 def ttl_of(void_times: np.ndarray) -> np.ndarray:
-    """Server void times (seconds since 2010, 0 = never) as client TTLs (0xFFFFFFFF = never)."""
+    """Server void times (seconds since 2010, 0 = never) as client TTLs: int64 seconds
+    left, -1 = never expires (what every other path reports)."""
     now = int(time.time()) - CITRUSLEAF_EPOCH
-    ttl = np.where(void_times > now, void_times.astype(np.int64) - now, 1)
-    return np.where(void_times == 0, 0xFFFFFFFF, ttl).astype(np.uint32)
+    vt = void_times.astype(np.int64)
+    return np.where(vt == 0, -1, np.where(vt > now, vt - now, 1))
 
 
 def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchPolicy) -> WireChunk:
@@ -319,9 +332,9 @@ def _chunk(plan: WirePlan, codes: np.ndarray, parts: list[tuple[np.ndarray, Loca
     gens = np.zeros(n, dtype=np.uint32)
     ttls = np.zeros(n, dtype=np.int64)
     if not parts:
-        buf, heads, ops = padded(b""), np.zeros(0, np.int64), np.zeros((0, 0), np.int64)
+        buf, heads, at_rec = padded(b""), np.zeros(0, np.int64), np.zeros((len(plan.bins), 0), np.int64)
     else:
-        buf, heads, ops = joined(parts)
+        buf, heads, at_rec = joined(parts, plan)
     rec_of_row = np.full(n, -1, dtype=np.int64)
     rec_of_row[be(buf, heads + 14, 4)] = np.arange(len(heads))  # a later answer for a row wins
     found = codes == 0
@@ -329,9 +342,7 @@ def _chunk(plan: WirePlan, codes: np.ndarray, parts: list[tuple[np.ndarray, Loca
     rec = rec_of_row[rows]
     h = heads[rec]
     gens[rows] = be(buf, h + 6, 4)
-    ttls[rows] = ttl_of(be(buf, h + 10, 4)).astype(np.int64)
-    ttls[ttls == 0xFFFFFFFF] = -1
-    at_rec = assign(buf, ops, plan)
+    ttls[rows] = ttl_of(be(buf, h + 10, 4))
     at = np.full((len(plan.bins), n), -1, dtype=np.int64)
     at[:, rows] = at_rec[:, rec]
     columns = decode(buf, at, plan, found)

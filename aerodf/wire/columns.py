@@ -73,7 +73,7 @@ def plan_of(schema: Schema) -> WirePlan | None:
     return WirePlan(schema, bins, tuple(slot), names, np.asarray([len(b) for b in enc], dtype=np.int64))
 
 
-def assign(buf: np.ndarray, ops: np.ndarray, plan: WirePlan) -> np.ndarray:
+def assign(buf: np.ndarray, ops: np.ndarray, plan: WirePlan, uniform: bool = False) -> np.ndarray:
     """``(bins, records)`` offset of the op holding each plan bin, -1 when absent.
 
     Ops are matched by name (the server may answer in any order, and leaves
@@ -82,6 +82,14 @@ def assign(buf: np.ndarray, ops: np.ndarray, plan: WirePlan) -> np.ndarray:
     steps, n = ops.shape
     nb = len(plan.bins)
     at = np.full((nb, n), -1, dtype=np.int64)
+    if uniform and n:  # every record's ops carry the first record's names (walk._uniform checked)
+        names = {b.encode(): s for s, b in enumerate(plan.bins)}
+        for j in range(steps):
+            q = int(ops[j, 0])
+            s = names.get(buf[q + 8:q + 8 + int(buf[q + 7])].tobytes())
+            if s is not None:
+                at[s] = ops[j]
+        return at
     flat = ops.ravel()
     idx = np.flatnonzero(flat >= 0)
     if not len(idx):

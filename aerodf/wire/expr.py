@@ -101,3 +101,21 @@ def _array(out: bytearray, n: int) -> None:
 def _str(out: bytearray, b: bytes) -> None:
     _pack_str_header(out, len(b))
     out += b
+
+
+def index_range(index: tuple) -> bytes:
+    """The index-range field (22) of a neutral secondary-index filter: ``("range", bin,
+    lo, hi)`` on an integer index or ``("eq", bin, value)`` on a string index.
+
+    ``count=1 | name length | name | particle type | u32 size | begin | u32 size | end``,
+    as the official client sends it (shared/PROTOCOL.md has a captured example)."""
+    kind, name = index[0], index[1].encode()
+    if kind == "range":
+        ptype, lo, hi = 1, struct.pack(">q", index[2]), struct.pack(">q", index[3])
+    elif kind == "eq":
+        ptype, lo = 3, index[2].encode()
+        hi = lo
+    else:
+        raise ConfigError(f"no wire encoding for index filter {kind!r}")
+    return b"".join((b"\x01", bytes((len(name),)), name, bytes((ptype,)),
+                     struct.pack(">I", len(lo)), lo, struct.pack(">I", len(hi)), hi))

@@ -27,12 +27,12 @@ import pyarrow as pa
 from .. import errors as E
 from ..arrow import ChunkContext
 from ..policy import QueryPolicy, Replica
-from ..protocol.constants import FIELD_FILTER_EXP, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
+from ..protocol.constants import FIELD_FILTER_EXP, FIELD_INDEX_RANGE, INFO1_COMPRESS_RESPONSE, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
 from ..protocol.framing import FrameError, recv_frame
 from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
 from ..transport.base import partition_ranges
-from .batch import record_bins, ttl_of
+from .batch import framed, record_bins, ttl_of
 from .cluster import Cluster
 from .columns import WirePlan, assign, decode, decode_key, scatter, with_exact
 from .walk import be, locate, padded, walk_exact
@@ -44,7 +44,8 @@ _U32 = struct.Struct(">I")
 
 
 def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[int], resume: list[bytes],
-            socket_timeout_ms: int, records_per_second: int, filter_exp: bytes | None = None) -> bytes:
+            socket_timeout_ms: int, records_per_second: int, filter_exp: bytes | None = None,
+            compress: bool = False, index_range: bytes | None = None) -> bytes:
     fields = [pack_field(F_NS, namespace.encode())]
     if set_name:
         fields.append(pack_field(F_SET, set_name.encode()))
@@ -52,6 +53,8 @@ def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[i
     fields.append(pack_field(F_TIMEOUT, _U32.pack(socket_timeout_ms)))
     if records_per_second:
         fields.append(pack_field(10, _U32.pack(records_per_second)))
+    if index_range:
+        fields.append(pack_field(FIELD_INDEX_RANGE, index_range))
     if filter_exp:
         fields.append(pack_field(FIELD_FILTER_EXP, filter_exp))
     if fresh:
@@ -59,9 +62,10 @@ def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[i
     if resume:
         fields.append(pack_field(F_DIGESTS, b"".join(resume)))
     ops = [pack_op(OP_READ, 0, b, b"") for b in bins]
-    msg = pack_message_header(info1=INFO1_READ, info3=INFO3_PARTITION_DONE, n_fields=len(fields),
+    info1 = INFO1_READ | (INFO1_COMPRESS_RESPONSE if compress else 0)
+    msg = pack_message_header(info1=info1, info3=INFO3_PARTITION_DONE, n_fields=len(fields),
                               n_ops=len(ops)) + b"".join(fields) + b"".join(ops)
-    return struct.pack(">Q", (2 << 56) | (MSG_TYPE_DATA << 48) | len(msg)) + msg
+    return framed(msg, compress)
 
 
 class ScanReader:
@@ -70,9 +74,10 @@ class ScanReader:
     def __init__(self, cluster: Cluster, namespace: str, set_name: str | None, plan: WirePlan,
                  policy: QueryPolicy, out_schema: pa.Schema, *, key_name: str | None, with_meta: bool,
                  on_type_error: str, strings: str, batch_size: int, row_counter: Callable[[int], int],
-                 filter_exp: bytes | None = None) -> None:
+                 filter_exp: bytes | None = None, index_range: bytes | None = None) -> None:
         self.cluster, self.ns, self.set = cluster, namespace, set_name
         self.filter_exp = filter_exp  # field 43 (aerodf.wire.expr), sent with every partition query
+        self.index_range = index_range  # field 22: a secondary-index query instead of a scan
         self.plan, self.policy, self.out_schema = plan, policy, out_schema
         self.key_name, self.with_meta = key_name, with_meta
         self.on_type_error, self.strings, self.batch_size = on_type_error, strings, batch_size
@@ -93,11 +98,14 @@ class ScanReader:
         m = loc.markers
         unavailable = be(buf, m[buf[m + 5] != 0] + 6, 4).tolist() if len(m) else []
         keep = buf[loc.heads + 5] == 0  # NOT_FOUND / FILTERED_OUT inside a scan: not a record
-        heads, fields, ops = loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep]
-        return self._batch(buf, heads, fields, ops, last_digest), unavailable, loc.last, loc.last_code
+        if keep.all():
+            heads, fields, ops = loc.heads, loc.fields, loc.ops
+        else:
+            heads, fields, ops = loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep]
+        return self._batch(buf, heads, fields, ops, last_digest, loc.uniform), unavailable, loc.last, loc.last_code
 
     def _batch(self, buf: np.ndarray, heads: np.ndarray, fields: np.ndarray, ops: np.ndarray,
-               last_digest: dict[int, bytes]) -> pa.RecordBatch | None:
+               last_digest: dict[int, bytes], uniform: bool = False) -> pa.RecordBatch | None:
         n = len(heads)
         if n == 0:
             return None
@@ -114,7 +122,7 @@ class ScanReader:
             key_at[has[k]] = p[has[k]]
         self._resume_points(buf, digest_at, last_digest)
         offset = self.rows(n)
-        at = assign(buf, ops, self.plan)
+        at = assign(buf, ops, self.plan, uniform)
         found = np.ones(n, dtype=bool)
         columns = decode(buf, at, self.plan, found)
         bad = np.zeros(n, dtype=bool)
@@ -137,10 +145,8 @@ class ScanReader:
         arrays.extend(with_exact(columns, self.plan.schema, rows_bad,
                                  [record_bins(buf, int(heads[r])) for r in rows_bad], ctx, strings=self.strings))
         if self.with_meta:
-            ttl = ttl_of(be(buf, heads + 10, 4)).astype(np.int64)
-            ttl[ttl == 0xFFFFFFFF] = -1
             arrays.append(pa.array(be(buf, heads + 6, 4).astype(np.uint32), type=pa.uint32()))
-            arrays.append(pa.array(ttl, type=pa.int64()))
+            arrays.append(pa.array(ttl_of(be(buf, heads + 10, 4)), type=pa.int64()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.out_schema)
 
     @staticmethod
@@ -197,7 +203,8 @@ class ScanReader:
                     sock.settimeout(timeout)
                     sock.sendall(request(self.ns, self.set, self.plan.bins, [p for p in pids if todo[p] is None],
                                          [todo[p] for p in pids if todo[p] is not None],
-                                         policy.socket_timeout, policy.records_per_second, self.filter_exp))
+                                         policy.socket_timeout, policy.records_per_second, self.filter_exp,
+                                         policy.compress, self.index_range))
                     streams.append((node, sock, pids))
                 except OSError as exc:
                     node.release(sock, healthy=False)

@@ -69,6 +69,7 @@ class Located:
     markers: np.ndarray  # header offsets of bodiless "partition done" headers (info3 & mask)
     last: bool  # a LAST header ends the buffer
     last_code: int  # its result code
+    uniform: bool = False  # every record's ops have the first record's headers and names
 
 
 def locate(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_mask: int = 0) -> Located | None:
@@ -157,6 +158,8 @@ def _uniform(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_ma
     heads = np.arange(n, dtype=np.int64) * length
     at = np.asarray(rel, dtype=np.int64)
     checks = [np.asarray([0, 3, 18, 19, 20, 21], dtype=np.int64), at, at + 1, at + 2, at + 3]
+    for q in rel[nf:]:  # each op's header and name: then ops match bins by the first record alone
+        checks.append(np.arange(q + 4, q + 8 + int(buf[q + 7]), dtype=np.int64))
     rel_all = np.concatenate(checks)
     got = buf[heads[:, None] + rel_all[None, :]]
     if not (got == got[0]).all():
@@ -168,7 +171,7 @@ def _uniform(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_ma
             return None
         last, code = True, int(buf[h + 5])
     offs = heads[None, :] + at[:, None]
-    return Located(heads, offs[:nf], offs[nf:], np.zeros(0, np.int64), last, code)
+    return Located(heads, offs[:nf], offs[nf:], np.zeros(0, np.int64), last, code, uniform=True)
 
 
 def _steps(buf: np.ndarray, end: int, pos: np.ndarray, count: np.ndarray, ok: np.ndarray, steps: int,
