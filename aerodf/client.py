@@ -56,9 +56,10 @@ class Client:
         ``"official"`` (the official ``aerospike`` client; default),
         ``"aerospike-py"`` (the Rust-core client: NumPy fast path for numeric
         schemas, native async in :mod:`aerodf.aio`) or ``"auto"`` (aerospike-py
-        when installed), or ``"wire"`` (aerodf's own protocol client: numeric
-        batch reads and scans decoded straight into columns, the rest through
-        the official client). ``client.transport_name`` says which one runs.
+        when installed), or ``"wire"`` (aerodf's own protocol client: batch
+        reads, scans and index queries decoded straight into columns, the rest
+        -- writes, native filter expressions, TLS/auth -- through the official
+        client). ``client.transport_name`` says which one runs.
     read_policy, batch_policy, write_policy, query_policy
         Client-wide defaults (immutable; see :mod:`aerodf.policy`). Each call
         starts from these and applies its own overrides to a copy.

@@ -35,11 +35,12 @@ from ..transport.base import partition_ranges
 from .batch import framed, record_bins, ttl_of
 from .cluster import Cluster
 from .columns import WirePlan, assign, decode, decode_key, scatter, with_exact
-from .walk import be, locate, padded, walk_exact
+from .walk import Located, be, locate, padded, walk_exact
 
 INFO3_PARTITION_DONE = 4
 F_NS, F_SET, F_KEY, F_DIGEST, F_TASK, F_TIMEOUT, F_PIDS, F_DIGESTS = 0, 1, 2, 4, 7, 9, 11, 12
 MAX_FIELDS = 8
+GROUP_ROWS = 16_384  # records decoded together (fewer with a smaller batch_size)
 _U32 = struct.Struct(">I")
 
 
@@ -86,8 +87,9 @@ class ScanReader:
         self.pending_rows = 0
 
     # ------------------------------------------------------------------ frames
-    def _frame(self, payload: bytes, last_digest: dict[int, bytes]):
-        """(record batch or None, partitions answered unavailable, LAST seen, its code) of one frame."""
+    def _frame(self, payload: bytes):
+        """(the frame's records as ``(buf, Located)`` or None, partitions answered unavailable,
+        LAST seen, its code). Records are decoded later, several frames at once."""
         buf = padded(payload)
         loc = locate(buf, len(payload), MAX_FIELDS, len(self.plan.bins), INFO3_PARTITION_DONE)
         if loc is None:
@@ -98,17 +100,34 @@ class ScanReader:
         m = loc.markers
         unavailable = be(buf, m[buf[m + 5] != 0] + 6, 4).tolist() if len(m) else []
         keep = buf[loc.heads + 5] == 0  # NOT_FOUND / FILTERED_OUT inside a scan: not a record
-        if keep.all():
-            heads, fields, ops = loc.heads, loc.fields, loc.ops
-        else:
-            heads, fields, ops = loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep]
-        return self._batch(buf, heads, fields, ops, last_digest, loc.uniform), unavailable, loc.last, loc.last_code
+        if not keep.all():
+            loc = Located(loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep], loc.markers, loc.last,
+                          loc.last_code, loc.uniform)
+        return ((buf, loc) if len(loc.heads) else None), unavailable, loc.last, loc.last_code
 
-    def _batch(self, buf: np.ndarray, heads: np.ndarray, fields: np.ndarray, ops: np.ndarray,
-               last_digest: dict[int, bytes], uniform: bool = False) -> pa.RecordBatch | None:
+    def _decode(self, parts: list[tuple[np.ndarray, Located]], last_digest: dict[int, bytes]) -> pa.RecordBatch:
+        """One record batch of the records of several frames (one buffer, offsets moved)."""
+        if len(parts) == 1:
+            buf, loc = parts[0]
+            return self._batch(buf, loc.heads, loc.fields, assign(buf, loc.ops, self.plan, loc.uniform),
+                               last_digest)
+        width = max(loc.fields.shape[0] for _, loc in parts)
+        shift = 0
+        heads, fields, ats = [], [], []
+        for buf, loc in parts:
+            heads.append(loc.heads + shift)
+            f = np.full((width, len(loc.heads)), -1, dtype=np.int64)
+            f[:loc.fields.shape[0]] = np.where(loc.fields >= 0, loc.fields + shift, -1)
+            fields.append(f)
+            at = assign(buf, loc.ops, self.plan, loc.uniform)
+            ats.append(np.where(at >= 0, at + shift, -1))
+            shift += len(buf)
+        return self._batch(np.concatenate([b for b, _ in parts]), np.concatenate(heads),
+                           np.concatenate(fields, axis=1), np.concatenate(ats, axis=1), last_digest)
+
+    def _batch(self, buf: np.ndarray, heads: np.ndarray, fields: np.ndarray, at: np.ndarray,
+               last_digest: dict[int, bytes]) -> pa.RecordBatch:
         n = len(heads)
-        if n == 0:
-            return None
         digest_at = np.full(n, -1, dtype=np.int64)
         key_at = np.full(n, -1, dtype=np.int64)
         for j in range(fields.shape[0]):
@@ -122,7 +141,6 @@ class ScanReader:
             key_at[has[k]] = p[has[k]]
         self._resume_points(buf, digest_at, last_digest)
         offset = self.rows(n)
-        at = assign(buf, ops, self.plan, uniform)
         found = np.ones(n, dtype=bool)
         columns = decode(buf, at, self.plan, found)
         bad = np.zeros(n, dtype=bool)
@@ -246,15 +264,27 @@ class ScanReader:
 
     def _stream(self, sock, last_digest: dict[int, bytes], emit, stop, pids: list[int],
                 todo: dict[int, bytes | None]) -> bool:
-        """Read one node's stream to its end; drop finished partitions from ``todo``."""
+        """Read one node's stream to its end; drop finished partitions from ``todo``.
+
+        Frames are walked as they arrive and decoded in groups of about
+        ``GROUP_ROWS`` records (per-frame NumPy overhead was most of a scan's
+        client CPU); a group's resume points count only once it is decoded, so a
+        failure re-reads the frames not yet decoded."""
         unavailable: set[int] = set()
+        parts: list[tuple[np.ndarray, Located]] = []
+        part_rows = 0
         while True:
             msg_type, payload = recv_frame(sock)
             if msg_type != MSG_TYPE_DATA:
                 raise ConnectionError(f"scan answered with frame type {msg_type}")
-            batch, unav, last, code = self._frame(payload, last_digest)
+            part, unav, last, code = self._frame(payload)
             unavailable.update(unav)
-            if batch is not None:
+            if part is not None:
+                parts.append(part)
+                part_rows += len(part[1].heads)
+            if parts and (last or part_rows >= min(GROUP_ROWS, self.batch_size)):
+                batch = self._decode(parts, last_digest)
+                parts, part_rows = [], 0
                 self.pending.append(batch)
                 self.pending_rows += batch.num_rows
                 if self.pending_rows >= self.batch_size:
