@@ -97,3 +97,24 @@ def test_partition_bitmap_round_trip(pids):
     assert len(b64) == 684
     assert bitmap_partitions(b64) == sorted(pids)
     assert parse_replicas(f"test:0,1,{b64}") == {"test": [sorted(pids)]}
+
+
+def test_frame_reader_splits_chunks_into_frames_and_unwraps_compression():
+    import socket as _socket
+
+    from aerodf.protocol.framing import FrameReader, compress_frame, frame
+
+    a, b = _socket.socketpair()
+    try:
+        frames = [frame(3, b"x" * 10), compress_frame(frame(3, b"y" * 5000)), frame(3, b""), frame(1, b"info")]
+        a.sendall(b"".join(frames))
+        r = FrameReader(b, chunk=7)  # chunks smaller than a header: frames span many reads
+        assert r.frame() == (3, b"x" * 10)
+        assert r.frame() == (3, b"y" * 5000)
+        assert r.frame() == (3, b"")
+        assert r.frame() == (1, b"info")
+        a.close()
+        with pytest.raises(ConnectionError):
+            r.frame()
+    finally:
+        b.close()

@@ -96,3 +96,44 @@ def recv_frame(sock) -> tuple[int, bytes]:
     if msg_type == MSG_TYPE_COMPRESSED:
         return decompress_payload(payload)
     return msg_type, payload
+
+
+class FrameReader:
+    """Frames from a blocking socket, read in large chunks.
+
+    ``recv_frame`` costs two ``recv`` calls per frame (header, payload); under
+    threads each is a GIL release and re-acquire, and a re-acquire can wait a
+    whole switch interval. This reads whatever has arrived (up to ``chunk``
+    bytes) per call, so a small answer is usually one call. Use one reader
+    per request: it may hold bytes of the next frame, never of another
+    request (Aerospike answers one request per connection at a time)."""
+
+    def __init__(self, sock, chunk: int = 1 << 20) -> None:
+        self.sock, self.chunk = sock, chunk
+        self.buf = bytearray()
+        self.pos = 0
+
+    def _fill(self, need: int) -> None:
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
+        while len(self.buf) < need:
+            data = self.sock.recv(max(self.chunk, need - len(self.buf)))
+            if not data:
+                raise ConnectionError("connection closed by peer")
+            self.buf += data
+
+    def frame(self) -> tuple[int, bytes]:
+        """The next frame: ``(type, payload)``, decompressed."""
+        if len(self.buf) - self.pos < PROTO_HEADER_SIZE:
+            self._fill(PROTO_HEADER_SIZE)
+        msg_type, length = check_header(bytes(self.buf[self.pos:self.pos + PROTO_HEADER_SIZE]))
+        end = self.pos + PROTO_HEADER_SIZE + length
+        if len(self.buf) < end:
+            self._fill(PROTO_HEADER_SIZE + length)
+            end = PROTO_HEADER_SIZE + length
+        payload = bytes(self.buf[end - length:end])
+        self.pos = end
+        if msg_type == MSG_TYPE_COMPRESSED:
+            return decompress_payload(payload)
+        return msg_type, payload

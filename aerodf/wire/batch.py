@@ -42,7 +42,7 @@ from ..protocol.constants import (
     OP_READ,
 )
 from ..protocol.digest import key_bytes, prefixed_hasher, ripemd160
-from ..protocol.framing import FrameError, compress_frame, frame, recv_frame
+from ..protocol.framing import FrameError, FrameReader, compress_frame, frame
 from ..protocol.message import (
     HEADER,
     MessageError,
@@ -133,8 +133,9 @@ def read_answer(sock: socket.socket, n_ops: int) -> Answer:
     that looks like it ends in LAST), so the vectorized walk sees many records at once."""
     ans = Answer()
     group: list[bytes] = []
+    reader = FrameReader(sock)
     while True:
-        msg_type, payload = recv_frame(sock)
+        msg_type, payload = reader.frame()
         if msg_type != MSG_TYPE_DATA:
             raise ConnectionError(f"batch answered with frame type {msg_type}")
         group.append(payload)

@@ -28,7 +28,7 @@ from .. import errors as E
 from ..arrow import ChunkContext
 from ..policy import QueryPolicy, Replica
 from ..protocol.constants import FIELD_FILTER_EXP, FIELD_INDEX_RANGE, INFO1_COMPRESS_RESPONSE, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
-from ..protocol.framing import FrameError, recv_frame
+from ..protocol.framing import FrameError, FrameReader
 from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
 from ..transport.base import partition_ranges
@@ -273,8 +273,9 @@ class ScanReader:
         unavailable: set[int] = set()
         parts: list[tuple[np.ndarray, Located]] = []
         part_rows = 0
+        reader = FrameReader(sock)
         while True:
-            msg_type, payload = recv_frame(sock)
+            msg_type, payload = reader.frame()
             if msg_type != MSG_TYPE_DATA:
                 raise ConnectionError(f"scan answered with frame type {msg_type}")
             part, unav, last, code = self._frame(payload)
