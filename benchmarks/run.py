@@ -23,7 +23,6 @@ minute: it checks the harness, not the speed (CI runs it).
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import threading
@@ -73,6 +72,20 @@ class RssSampler:
         return (self.peak - self.base) / 1024
 
 
+SERVER_PID: list[int | None] = [None]  # --server-pid: a local real server whose CPU time to read
+
+
+def server_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system) a process has used so far, from /proc; None without a pid."""
+    if not pid:
+        return None
+    import os
+
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_cases(cases: dict[str, Callable[[], Any]], repeat: int, srv, records: int) -> dict[str, dict]:
     import gc
 
@@ -85,6 +98,7 @@ def run_cases(cases: dict[str, Callable[[], Any]], repeat: int, srv, records: in
             gc.collect()
             if srv.is_fake:
                 srv.reset_stats()
+            s0 = server_cpu(SERVER_PID[0])
             with RssSampler() as rs:
                 c0, t0 = time.process_time(), time.perf_counter()
                 fn()
@@ -93,6 +107,8 @@ def run_cases(cases: dict[str, Callable[[], Any]], repeat: int, srv, records: in
             mem[name] = max(mem.get(name, 0.0), rs.grew_mb)
             if srv.is_fake:
                 served[name].append(srv.stats()["serve_seconds"])
+            elif s0 is not None:  # a real server on this machine: its CPU seconds from /proc
+                served[name].append(server_cpu(SERVER_PID[0]) - s0)
     return {name: {"median_s": statistics.median(w), "min_s": min(w), "max_s": max(w), "runs": w,
                    "client_cpu_s": statistics.median(cpus[name]),
                    "server_s": statistics.median(served[name]) if served[name] else None,
@@ -332,9 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--hosts", help="host:port of a real cluster (default: aerodf's test server)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one repetition: checks the harness")
+    ap.add_argument("--server-pid", type=int, help="pid of a real server on this machine (with --hosts): "
+                    "its CPU seconds per case are read from /proc and reported as the server column")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
+    SERVER_PID[0] = args.server_pid
     if args.quick:
         sizes, repeat, levels, requests, rounds, gil_s = [2_000], 1, [1, 4], 20, 1, 0.3
     else:
