@@ -84,6 +84,11 @@ def run(hosts, namespace: str, set_name: str, n: int, repeat: int, out=sys.stdou
             lambda: aerodf.read_batch(keys, SCHEMA, output="pandas", **kw), repeat)
         timings["aerodf.read_batch -> polars"], pldf = _median_time(
             lambda: aerodf.read_batch(keys, SCHEMA, output="polars", **kw), repeat)
+        with aerodf.connect(hosts, transport="wire", max_in_flight=8) as wire:
+            timings["aerodf wire transport -> polars"], wdf = _median_time(
+                lambda: aerodf.read_batch(keys, SCHEMA, output="polars", **dict(kw, client=wire)), repeat)
+        if not wdf.equals(pldf):  # the wire decoder must agree with the client library
+            raise AssertionError("the wire transport read other values than the official client")
 
         p("\npandas:")
         p(pdf.head())
