@@ -221,3 +221,27 @@ def test_compressed_reads_and_scans_stay_on_the_wire(aerospike_server, client, s
         assert sorted(scan["v"].to_list()) == list(range(120))
         assert aerospike_server.stats()["compressed_requests"] >= 2
         assert w.read_paths == {"wire": 121, "wire_scan": 1}
+
+
+@pytest.mark.fake_only
+@pytest.mark.parametrize("delay", [0, 3000])
+def test_timeout_delay_drains_the_late_answer_and_keeps_the_connection(aerospike_server, client, set_name, delay):
+    for k in range(20):
+        client.put(("test", set_name, k), {"v": k})
+    with aerodf.connect(aerospike_server.hosts, transport="wire") as c:
+        node = c.transport.cluster.map.nodes[0]
+        aerospike_server.add_fault("delay", command="batch", ms=500, count=1)
+        try:
+            with pytest.raises(aerodf.TimeoutError):
+                c.read_batch(range(20), {"v": "int64"}, namespace="test", set=set_name, socket_timeout=100,
+                             total_timeout=1000, max_retries=0, timeout_delay=delay)
+        finally:
+            aerospike_server.clear_faults()
+        if delay:
+            assert _wait(lambda: node.drained == 1)  # the answer arrived within the delay: read and dropped
+            assert len(node._idle) >= 1  # ... and the connection went back to the pool
+        else:
+            time.sleep(0.6)
+            assert node.drained == 0
+        df = c.read_batch(range(20), {"v": "int64"}, namespace="test", set=set_name, output="polars")
+        assert df["v"].to_list() == list(range(20))  # a drained connection carries no stale bytes

@@ -128,12 +128,11 @@ class Answer:
         self.error: int = 0
 
 
-def read_answer(sock: socket.socket, n_ops: int) -> Answer:
+def read_answer(reader: FrameReader, n_ops: int) -> Answer:
     """Read frames until LAST. Frames are walked in groups (a group ends with a frame
     that looks like it ends in LAST), so the vectorized walk sees many records at once."""
     ans = Answer()
     group: list[bytes] = []
-    reader = FrameReader(sock)
     while True:
         msg_type, payload = reader.frame()
         if msg_type != MSG_TYPE_DATA:
@@ -281,10 +280,14 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
                     last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
                     failed.append(mine)
         for node, sock, mine in sent:
+            reader = FrameReader(sock)
             try:
-                ans = read_answer(sock, n_ops)
+                ans = read_answer(reader, n_ops)
             except socket.timeout:
-                node.release(sock, healthy=False)
+                if policy.timeout_delay:  # drain the late answer, keep the connection
+                    node.drain(sock, reader, policy.timeout_delay)
+                else:
+                    node.release(sock, healthy=False)
                 last_error = E.TimeoutError_(f"node {node.name} did not answer within {sock_ms} ms", code=9)
                 failed.append(mine)
                 continue

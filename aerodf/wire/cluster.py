@@ -16,15 +16,17 @@ import logging
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import ClusterConnectionError
-from ..protocol.constants import MSG_TYPE_INFO, N_PARTITIONS
+from ..protocol.constants import MSG_TYPE_DATA, MSG_TYPE_INFO, N_PARTITIONS
 from ..protocol.framing import recv_frame
 from ..protocol.info import pack_request, parse_replicas, parse_reply
+from .walk import looks_last
 
 log = logging.getLogger("aerodf")
 MISSES = 3  # refreshes a node may miss before it leaves the map
@@ -43,6 +45,7 @@ class Node:
         self.partition_generation = -1
         self.peers_generation = -1
         self.failures = 0
+        self.drained = 0  # connections saved by timeout_delay (see drain)
 
     def __repr__(self) -> str:
         return f"<Node {self.name} {self.host}:{self.port}>"
@@ -74,6 +77,32 @@ class Node:
             except OSError:  # pragma: no cover
                 pass
         self._slots.release()
+
+    def drain(self, sock: socket.socket, reader: Any, delay_ms: int) -> None:
+        """After a socket timeout, with the policy's ``timeout_delay``: read the rest of the
+        answer in the background for up to ``delay_ms``, then pool the connection (drained)
+        or close it. Closing instead costs the server a connection teardown and the next
+        request a new connection. The connection's slot stays taken meanwhile."""
+
+        def run() -> None:
+            ok = False
+            deadline = time.monotonic() + delay_ms / 1000
+            try:
+                while (left := deadline - time.monotonic()) > 0:
+                    sock.settimeout(left)
+                    msg_type, payload = reader.frame()
+                    if msg_type != MSG_TYPE_DATA:
+                        break
+                    if looks_last(payload):
+                        ok = True
+                        break
+            except (OSError, ValueError, ConnectionError):  # timeout, reset, a damaged frame
+                pass
+            if ok:
+                self.drained += 1
+            self.release(sock, healthy=ok)
+
+        threading.Thread(target=run, name=f"aerodf-drain-{self.name}", daemon=True).start()
 
     def info(self, *names: str, timeout: float = 1.0) -> dict[str, str]:
         sock = self.acquire(timeout)

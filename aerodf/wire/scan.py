@@ -230,16 +230,21 @@ class ScanReader:
             for node, sock, pids in streams:
                 last_digest: dict[int, bytes] = {}
                 healthy = False
+                reader = FrameReader(sock)
                 try:
-                    healthy = self._stream(sock, last_digest, emit, stop, pids, todo)
+                    healthy = self._stream(reader, last_digest, emit, stop, pids, todo)
                 except socket.timeout:
                     last_error = E.TimeoutError_(f"node {node.name} scan timed out", code=9)
+                    if policy.timeout_delay:  # drain the rest of the stream, keep the connection
+                        node.drain(sock, reader, policy.timeout_delay)
+                        sock = None
                 except (OSError, ConnectionError, FrameError, MessageError, ValueCodecError) as exc:
                     last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
                 except E.AerospikeServerError as exc:
                     last_error = exc
                 finally:
-                    node.release(sock, healthy=healthy)
+                    if sock is not None:
+                        node.release(sock, healthy=healthy)
                     for pid, d in last_digest.items():
                         if pid in todo:
                             todo[pid] = d
@@ -262,7 +267,7 @@ class ScanReader:
             raise cls(f"{err.args[0] if err.args else err}; partitions not read: {partition_ranges(left)}",
                       code=getattr(err, "code", None), partitions=left)
 
-    def _stream(self, sock, last_digest: dict[int, bytes], emit, stop, pids: list[int],
+    def _stream(self, reader: FrameReader, last_digest: dict[int, bytes], emit, stop, pids: list[int],
                 todo: dict[int, bytes | None]) -> bool:
         """Read one node's stream to its end; drop finished partitions from ``todo``.
 
@@ -273,7 +278,6 @@ class ScanReader:
         unavailable: set[int] = set()
         parts: list[tuple[np.ndarray, Located]] = []
         part_rows = 0
-        reader = FrameReader(sock)
         while True:
             msg_type, payload = reader.frame()
             if msg_type != MSG_TYPE_DATA:
