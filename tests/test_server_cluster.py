@@ -3,13 +3,13 @@ replica retries and node stop / restart (fake only: needs node control)."""
 
 from __future__ import annotations
 
-import time
 
 import aerospike
 import pytest
 from aerospike import exception as ex
 
 from aerodf.protocol.digest import compute_digest, partition_id
+from helpers import wait_until
 
 pytestmark = pytest.mark.fake_only
 N_NODES = 3
@@ -28,21 +28,12 @@ def cclient(aerospike_cluster):
     aerospike_cluster.clear_faults()
 
 
-def _wait(pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_discovers_all_nodes_from_one_seed(cclient):
-    assert _wait(lambda: len(cclient.get_nodes()) == N_NODES)
+    assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES)
 
 
 def test_single_record_routed_to_master(cclient, aerospike_cluster):
-    assert _wait(lambda: len(cclient.get_nodes()) == N_NODES)
+    assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES)
     keys = [("test", "route", i) for i in range(60)]
     for k in keys:
         cclient.put(k, {"v": k[2]})
@@ -56,7 +47,7 @@ def test_single_record_routed_to_master(cclient, aerospike_cluster):
 
 
 def test_scan_spreads_over_nodes(cclient, aerospike_cluster):
-    assert _wait(lambda: len(cclient.get_nodes()) == N_NODES)
+    assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES)
     for i in range(90):
         cclient.put(("test", "spread", i), {"v": i})
     aerospike_cluster.reset_stats()
@@ -67,7 +58,7 @@ def test_scan_spreads_over_nodes(cclient, aerospike_cluster):
 
 
 def test_replica_sequence_retry_answered_by_replica(cclient, aerospike_cluster):
-    assert _wait(lambda: len(cclient.get_nodes()) == N_NODES)
+    assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES)
     key = next(("test", "rep", i) for i in range(100) if _master(("test", "rep", i)) == 0)
     cclient.put(key, {"v": 1})
     aerospike_cluster.reset_stats()
@@ -80,18 +71,18 @@ def test_replica_sequence_retry_answered_by_replica(cclient, aerospike_cluster):
 
 
 def test_node_stop_and_restart(cclient, aerospike_cluster):
-    assert _wait(lambda: len(cclient.get_nodes()) == N_NODES)
+    assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES)
     keys = [("test", "stop", i) for i in range(50)]
     for k in keys:
         cclient.put(k, {"v": k[2]})
     aerospike_cluster.stop_node(2)
     try:
-        assert _wait(lambda: len(cclient.get_nodes()) == N_NODES - 1, 10)
+        assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES - 1, 10)
         res = cclient.batch_read(keys)
         assert [r.record[2]["v"] for r in res.batch_records] == list(range(50))
     finally:
         aerospike_cluster.start_node(2)
-    assert _wait(lambda: len(cclient.get_nodes()) == N_NODES, 10)
+    assert wait_until(lambda: len(cclient.get_nodes()) == N_NODES, 10)
     assert cclient.get(keys[0])[2] == {"v": 0}
 
 

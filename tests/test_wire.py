@@ -16,19 +16,11 @@ import polars as pl
 import pytest
 
 import aerodf
+from helpers import wait_until
 from aerodf.protocol import digest as dg
 from aerodf.wire import batch as wb
 
 NUM = {"v": "int64", "w": "float64"}
-
-
-def _wait(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +71,13 @@ def test_partition_map_follows_nodes_leaving_and_joining(aerospike_cluster, clus
         assert len(cl.map.nodes) == 3
         aerospike_cluster.stop_node(2)
         try:
-            assert _wait(lambda: len(cl.map.nodes) == 2)
+            assert wait_until(lambda: len(cl.map.nodes) == 2)
             assert (cl.owners("test")[0] >= 0).all()  # every partition has a master again
             df = c.read_batch(range(300), NUM, namespace="test", set=cluster_data, output="polars")
             assert df["v"].to_list() == list(range(300))
         finally:
             aerospike_cluster.start_node(2)
-        assert _wait(lambda: len(cl.map.nodes) == 3)
+        assert wait_until(lambda: len(cl.map.nodes) == 3)
         df = c.read_batch(range(300), NUM, namespace="test", set=cluster_data, output="polars")
         assert df["w"].to_list() == [i / 4 for i in range(300)]
 
@@ -238,7 +230,7 @@ def test_timeout_delay_drains_the_late_answer_and_keeps_the_connection(aerospike
         finally:
             aerospike_server.clear_faults()
         if delay:
-            assert _wait(lambda: node.drained == 1)  # the answer arrived within the delay: read and dropped
+            assert wait_until(lambda: node.drained == 1)  # the answer arrived within the delay: read and dropped
             assert len(node._idle) >= 1  # ... and the connection went back to the pool
         else:
             time.sleep(0.6)
