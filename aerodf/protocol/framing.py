@@ -108,7 +108,7 @@ class FrameReader:
     per request: it may hold bytes of the next frame, never of another
     request (Aerospike answers one request per connection at a time)."""
 
-    def __init__(self, sock, chunk: int = 1 << 20) -> None:
+    def __init__(self, sock, chunk: int = 1 << 16) -> None:
         self.sock, self.chunk = sock, chunk
         self.buf = bytearray()
         self.pos = 0

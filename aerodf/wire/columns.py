@@ -164,7 +164,13 @@ def _fixed(n: int, idx: np.ndarray, ok: np.ndarray, values: np.ndarray, dtype: A
     out = np.zeros(n, dtype=dtype)
     rows = idx[ok]
     out[rows] = values
-    return pa.array(out, type=arrow_type, mask=_valid_mask(n, rows))
+    mask = _valid_mask(n, rows)
+    if out.dtype == bool:
+        return pa.array(out, type=arrow_type, mask=mask)
+    # straight from the buffers: no conversion pass (and no GIL hand-off per column under threads)
+    validity = None if mask is None else pa.py_buffer(np.packbits(~mask, bitorder="little"))
+    return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(out)],
+                                 null_count=0 if mask is None else int(mask.sum()))
 
 
 def _int(buf, t: Int, n, idx, ptype, vpos, vlen):
