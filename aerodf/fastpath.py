@@ -124,13 +124,6 @@ def out_of_range(plan: FastPlan, data: np.ndarray, rows: np.ndarray) -> np.ndarr
     return bad
 
 
-def as_dicts(plan: FastPlan, data: np.ndarray, idx: Any) -> list[dict[str, Any]]:
-    """Rows ``idx`` of a verified array as bin dicts of exact Python values, for the
-    general column builders (which then raise or null exactly as for any read)."""
-    bools = {n for n in plan.bins if plan.dtype[n].kind == "u"}
-    return [{n: (bool(data[n][i]) if n in bools else data[n][i].item()) for n in plan.bins} for i in idx]
-
-
 def _chunk(data: np.ndarray, codes: np.ndarray, meta: np.ndarray, idx: np.ndarray, general: Any) -> FastChunk:
     if general is not None:
         codes[idx] = general.codes
