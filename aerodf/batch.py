@@ -416,14 +416,13 @@ def _columns(dicts: list[dict], names: list[str]) -> list[list[Any]]:
     return [list(col) for col in zip(*rows)]
 
 
-def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: int, keys: list[Any],
-                 schema: Schema, out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str,
-                 key_name: str | None, with_meta: bool, missing: list[Any], plan: fastpath.FastPlan
-                 ) -> list[pa.Array] | None:
-    """:func:`_decode` for a fast-path chunk: same rules, columns from the NumPy array."""
-    codes = chunk.codes
-    rows: np.ndarray | None = None
+def _kept(codes: np.ndarray, keys: list[Any], start: int, on_missing: str,
+          missing: list[Any]) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """:func:`_decode`'s rules for a columnar chunk's per-row codes: raise for failed
+    records; ``(found mask, rows kept or None for all)``, or None when the chunk is
+    not decoded (missing records will raise at the end)."""
     found = codes == 0
+    rows = None
     if not found.all():
         _check_codes(codes.tolist(), keys, start)
         if on_missing == "raise":
@@ -433,6 +432,18 @@ def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: 
             rows = np.flatnonzero(found)
     if missing:
         return None
+    return found, rows
+
+
+def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: int, keys: list[Any],
+                 schema: Schema, out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str,
+                 key_name: str | None, with_meta: bool, missing: list[Any], plan: fastpath.FastPlan
+                 ) -> list[pa.Array] | None:
+    """:func:`_decode` for a fast-path chunk: same rules, columns from the NumPy array."""
+    kept = _kept(chunk.codes, keys, start, on_missing, missing)
+    if kept is None:
+        return None
+    found, rows = kept
     arrays = []
     if key_name:
         arrays.append(source.key_array(start, end, keys, None if rows is None else rows.tolist(),
@@ -459,21 +470,14 @@ def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list
                  with_meta: bool, missing: list[Any], plan: Any) -> list[pa.Array] | None:
     """:func:`_decode` for a wire chunk (:mod:`aerodf.wire.batch`): same rules; the columns
     come decoded, and rows the wire decoders refused go through the builders here."""
-    codes = chunk.codes
-    keep: pa.Array | None = None
-    found = codes == 0
-    if not found.all():
-        _check_codes(codes.tolist(), keys, start)
-        if on_missing == "raise":
-            missing.extend(keys[i] for i in np.flatnonzero(~found))
-            return None
-        if on_missing == "drop":
-            keep = pa.array(found)
-    if missing:
+    kept = _kept(chunk.codes, keys, start, on_missing, missing)
+    if kept is None:
         return None
+    found, rows = kept
+    keep = None if rows is None else pa.array(found)
     arrays = []
     if key_name:
-        arrays.append(source.key_array(start, end, keys, None if keep is None else np.flatnonzero(found).tolist(),
+        arrays.append(source.key_array(start, end, keys, None if rows is None else rows.tolist(),
                                        out_schema.field(key_name).type))
     exact_rows = sorted(chunk.exact)
     ctx = ChunkContext([keys[i] for i in exact_rows], start, on_type_error, strings,
