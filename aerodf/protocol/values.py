@@ -102,6 +102,23 @@ def _pack_str_header(out: bytearray, n: int) -> None:
         out += b"\xdb" + n.to_bytes(4, "big")
 
 
+_ARRAY, _MAP = (0x90, b"\xdc", b"\xdd"), (0x80, b"\xde", b"\xdf")  # fix, 16-bit, 32-bit count headers
+
+
+def _pack_count_header(out: bytearray, n: int, kind: tuple[int, bytes, bytes]) -> None:
+    fix, c16, c32 = kind
+    if n < 16:
+        out.append(fix | n)
+    elif n < 65536:
+        out += c16 + n.to_bytes(2, "big")
+    else:
+        out += c32 + n.to_bytes(4, "big")
+
+
+def _pack_array_header(out: bytearray, n: int) -> None:
+    _pack_count_header(out, n, _ARRAY)
+
+
 def _pack_int(out: bytearray, v: int) -> None:
     if 0 <= v < 128:
         out.append(v)
@@ -149,23 +166,11 @@ def _pack_into(out: bytearray, v: Any) -> None:
         out.append(PT_BLOB)
         out += b
     elif isinstance(v, (list, tuple)):
-        n = len(v)
-        if n < 16:
-            out.append(0x90 | n)
-        elif n < 65536:
-            out += b"\xdc" + n.to_bytes(2, "big")
-        else:
-            out += b"\xdd" + n.to_bytes(4, "big")
+        _pack_array_header(out, len(v))
         for item in v:
             _pack_into(out, item)
     elif isinstance(v, dict):
-        n = len(v)
-        if n < 16:
-            out.append(0x80 | n)
-        elif n < 65536:
-            out += b"\xde" + n.to_bytes(2, "big")
-        else:
-            out += b"\xdf" + n.to_bytes(4, "big")
+        _pack_count_header(out, len(v), _MAP)
         for k, item in v.items():
             _pack_into(out, k)
             _pack_into(out, item)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..protocol import expcodes as X
-from ..protocol.values import _pack_int as _int, _pack_str_header
+from ..protocol.values import _pack_array_header as _array, _pack_int as _int, _pack_str_header
 
 _CMP = {"eq": X.EQ, "ne": X.NE, "gt": X.GT, "ge": X.GE, "lt": X.LT, "le": X.LE}
 _ARITH = {"add": X.ADD, "sub": X.SUB, "mul": X.MUL, "div": X.DIV}
@@ -87,15 +87,6 @@ def _value(out: bytearray, v: Any) -> None:
         _str(out, b"\x04" + bytes(v))
     else:
         raise ConfigError(f"no wire encoding for a {type(v).__name__} literal")
-
-
-def _array(out: bytearray, n: int) -> None:
-    if n < 16:
-        out.append(0x90 | n)
-    elif n < 65536:
-        out += b"\xdc" + n.to_bytes(2, "big")
-    else:
-        out += b"\xdd" + n.to_bytes(4, "big")
 
 
 def _str(out: bytearray, b: bytes) -> None:
