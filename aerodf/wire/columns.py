@@ -396,7 +396,7 @@ def _elements(buf: np.ndarray, first: np.ndarray, count: np.ndarray, end: np.nda
         kind[flat], at[flat], ln[flat], ival[flat] = k, p + hl, w - hl, v
         pos[act] = nxt
     ok &= pos <= end
-    return kind, at, ln, ival, base, ok
+    return kind, at, ln, ival, ok
 
 
 def _scalars(buf: np.ndarray, et: Any, kind: np.ndarray, at: np.ndarray, ln: np.ndarray, ival: np.ndarray) -> tuple[pa.Array, np.ndarray] | None:
@@ -438,43 +438,53 @@ def _scalars(buf: np.ndarray, et: Any, kind: np.ndarray, at: np.ndarray, ln: np.
     return None
 
 
-def _list(buf, t: List, n, idx, ptype, vpos, vlen):
-    ok = ptype == PT_LIST
-    count, first, okh = _container(buf, vpos, vlen, is_map=False)
+def _walked(buf: np.ndarray, want: int, ptype: np.ndarray, vpos: np.ndarray, vlen: np.ndarray, is_map: bool):
+    """The values of particle type ``want`` that are lists (maps), walked in lockstep:
+    (ok per value, element count per value, the walked values ``sel``, then
+    with :func:`_elements`' kind, at, ln, ival and ok per walked value)."""
+    ok = ptype == want
+    count, first, okh = _container(buf, vpos, vlen, is_map)
     ok &= okh & (count <= MAX_LOCKSTEP)
     sel = np.flatnonzero(ok)
-    kind, at, ln, ival, base, okw = _elements(buf, first[sel], count[sel], (vpos + vlen)[sel])
+    return (ok, count, sel, *_elements(buf, first[sel], count[sel], (vpos + vlen)[sel]))
+
+
+def _per_container(counts: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """How many of ``items`` (a mask over the items of containers holding ``counts``
+    items each, in order) each container holds."""
+    if not len(items):
+        return np.zeros(len(counts), dtype=np.int64)
+    return np.bincount(np.repeat(np.arange(len(counts)), counts)[items], minlength=len(counts))
+
+
+def _offsets(n: int, rows: np.ndarray, lens: np.ndarray) -> pa.Array:
+    """int32 Arrow offsets over n rows, ``lens`` items at ``rows`` and none elsewhere."""
+    per_row = np.zeros(n, dtype=np.int64)
+    per_row[rows] = lens
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(per_row, out=offsets[1:])
+    return pa.array(offsets)
+
+
+def _list(buf, t: List, n, idx, ptype, vpos, vlen):
+    ok, count, sel, kind, at, ln, ival, okw = _walked(buf, PT_LIST, ptype, vpos, vlen, is_map=False)
     vals = _scalars(buf, t.value, kind, at, ln, ival)
     if vals is None:
         ok[:] = False
         return pa.nulls(n, type=to_arrow_type(t, strings="string")), ok
     values, fits = vals
     # a container is good when walked and every element fits (nil elements: exact path)
-    elem_bad = ~fits
-    per = np.zeros(len(sel), dtype=np.int64)
-    if len(elem_bad):
-        owner = np.repeat(np.arange(len(sel)), count[sel])
-        per = np.bincount(owner[elem_bad], minlength=len(sel))
-    good_c = okw & (per == 0)
+    good_c = okw & (_per_container(count[sel], ~fits) == 0)
     ok[sel[~good_c]] = False
-    return _list_array(t, n, idx, ok, sel, good_c, count, values, base), ok
-
-
-def _list_array(t, n, idx, ok, sel, good_c, count, values, base):
-    """ListArray over n rows from the walked containers ``sel`` (``good_c`` kept).
-
-    ``idx`` and ``sel`` are ascending, so containers and their elements are
-    already in row order: the kept elements are a filter, not a take."""
+    # idx and sel are ascending, so containers and their elements are already in row
+    # order: the kept elements are a filter, not a take
     keep = sel[good_c]
     rows = idx[keep]
-    lens = np.zeros(n, dtype=np.int64)
-    lens[rows] = count[keep]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
     inner = values if good_c.all() else values.filter(pa.array(np.repeat(good_c, count[sel])))
     mask = _valid_mask(n, rows)
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), inner, type=to_arrow_type(t, strings="string"),
-                                    mask=None if mask is None else pa.array(mask))
+    arr = pa.ListArray.from_arrays(_offsets(n, rows, count[keep]), inner, type=to_arrow_type(t, strings="string"),
+                                   mask=None if mask is None else pa.array(mask))
+    return arr, ok
 
 
 def _vector(buf, t: Vector, n, idx, ptype, vpos, vlen):
@@ -508,13 +518,11 @@ def _vector(buf, t: Vector, n, idx, ptype, vpos, vlen):
                 cand &= ~ok
         sel = np.flatnonzero(cand)
         if len(sel):
-            kind, at, ln, ival, base, okw = _elements(buf, first[sel], count[sel], (vpos + vlen)[sel])
+            kind, at, ln, ival, okw = _elements(buf, first[sel], count[sel], (vpos + vlen)[sel])
             vals = _scalars(buf, t.value, kind, at, ln, ival)
             if vals is not None:
                 values, fits = vals
-                per = np.bincount(np.repeat(np.arange(len(sel)), size)[~fits], minlength=len(sel)) \
-                    if len(fits) else np.zeros(len(sel), dtype=np.int64)
-                good = okw & (per == 0)
+                good = okw & (_per_container(np.full(len(sel), size), ~fits) == 0)
                 flat = values.to_numpy(zero_copy_only=False).reshape(-1, size)
                 out[idx[sel[good]]] = flat[good].astype(np_type)
                 ok[sel[good]] = True
@@ -525,40 +533,27 @@ def _vector(buf, t: Vector, n, idx, ptype, vpos, vlen):
 
 
 def _map(buf, t: Map, n, idx, ptype, vpos, vlen):
-    ok = ptype == PT_MAP
-    count, first, okh = _container(buf, vpos, vlen, is_map=True)
-    ok &= okh & (count <= MAX_LOCKSTEP)
-    sel = np.flatnonzero(ok)
-    kind, at, ln, ival, base, okw = _elements(buf, first[sel], count[sel], (vpos + vlen)[sel])
+    ok, count, sel, kind, at, ln, ival, okw = _walked(buf, PT_MAP, ptype, vpos, vlen, is_map=True)
     arrow_t = to_arrow_type(t)
     # keys are the even elements, values the odd ones; an ext key (ordered-map flags) drops its pair
     kpos = np.arange(0, len(kind), 2)
-    ext = kind[kpos] == K_EXT
-    keep_pair = ~ext
+    keep_pair = kind[kpos] != K_EXT
     kk = _scalars(buf, t.key, kind[kpos], at[kpos], ln[kpos], ival[kpos])
     vv = _scalars(buf, t.value, kind[kpos + 1], at[kpos + 1], ln[kpos + 1], ival[kpos + 1])
     if kk is None or vv is None:
         ok[:] = False
         return pa.nulls(n, type=arrow_t), ok
     (keys, kfit), (vals, vfit) = kk, vv
-    pair_bad = keep_pair & ~(kfit & vfit)
-    owner = np.repeat(np.arange(len(sel)), count[sel] // 2)
-    per = np.bincount(owner[pair_bad], minlength=len(sel)) if len(owner) else np.zeros(len(sel), np.int64)
-    good_c = okw & (per == 0)
+    pairs = count[sel] // 2
+    good_c = okw & (_per_container(pairs, keep_pair & ~(kfit & vfit)) == 0)
     ok[sel[~good_c]] = False
-    keep = sel[good_c]
-    rows = idx[keep]
+    rows = idx[sel[good_c]]
     # pairs kept: of good containers and not ext, already in row order (sel ascending)
-    kept = good_c[owner] & keep_pair if len(owner) else np.zeros(0, dtype=bool)
-    npairs = np.bincount(owner[kept], minlength=len(sel)) if len(owner) else np.zeros(len(sel), np.int64)
-    lens = np.zeros(n, dtype=np.int64)
-    lens[rows] = npairs[good_c]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lens, out=offsets[1:])
+    kept = np.repeat(good_c, pairs) & keep_pair
     sieve = pa.array(kept)
     mask = _valid_mask(n, rows)
-    arr = pa.MapArray.from_arrays(pa.array(offsets.astype(np.int32)), keys.filter(sieve), vals.filter(sieve),
-                                  type=arrow_t, mask=None if mask is None else pa.array(mask))
+    arr = pa.MapArray.from_arrays(_offsets(n, rows, _per_container(pairs, kept)[good_c]), keys.filter(sieve),
+                                  vals.filter(sieve), type=arrow_t, mask=None if mask is None else pa.array(mask))
     return arr, ok
 
 
