@@ -139,7 +139,7 @@ def _uniform(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_ma
     matters: header size byte, info3, field and op counts, and every field and
     op size at the first message's offsets. A message passing all of that has
     the first one's length, so the guessed offsets are the true ones."""
-    nf, nops = int(be(buf, np.asarray([18]), 2)[0]), int(be(buf, np.asarray([20]), 2)[0])
+    nf, nops = int.from_bytes(buf[18:20].tobytes(), "big"), int.from_bytes(buf[20:22].tobytes(), "big")
     if nf > max_fields or nops > max_ops or buf[3] & (INFO3_LAST | marker_mask):
         return None
     rel, p = [], HSZ
@@ -151,7 +151,7 @@ def _uniform(buf: np.ndarray, end: int, max_fields: int, max_ops: int, marker_ma
     length = p
     if length > end:
         return None
-    tail = end % length if end % length else 0
+    tail = end % length
     if tail not in (0, HSZ):
         return None
     n = end // length
