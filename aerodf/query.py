@@ -239,6 +239,17 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     # stream stops client-side once it has max_records rows.
     server_cap = max_records if residual is None else None
     bins = schema.bins
+    # A real server leaves out of a scan naming bins every record that holds none of them
+    # ("don't return an empty record", as_msg_make_response_bufbuilder). Those records are
+    # rows too (null in every column, as read_batch returns them): unless the filter already
+    # implies one of the bins exists, a second, metadata-only pass over the same range asks
+    # for exactly them, so the projection still saves its bytes on the wire.
+    empties = None
+    if bins:
+        if isinstance(native, list):  # a compiled native filter cannot be extended: read every bin
+            bins = None
+        elif p.index is None and not _implies_a_bin(p.server, frozenset(bins)):
+            empties = _none_of(bins, p.server)
 
     fplan = None
     if transport.columnar and transport.covers_scan(p.server, native, p.index, server_cap, key_type):
@@ -261,12 +272,20 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                                          server_filter=p.server, index=p.index,
                                          on_type_error=on_type_error, strings=strings, batch_size=batch_size,
                                          row_counter=counter.take, emit=emit, stop=stop)
-                    return
-                transport.query_range(namespace, set_name, bins, policy, begin=begin, count=count,
-                                      server_filter=p.server, native_filter=native, index=p.index,
-                                      max_records=server_cap, on_record=sink)
+                else:
+                    transport.query_range(namespace, set_name, bins, policy, begin=begin, count=count,
+                                          server_filter=p.server, native_filter=native, index=p.index,
+                                          max_records=server_cap, on_record=sink)
+                if empties is not None and not stop.is_set():
+                    transport.query_range(namespace, set_name, [], policy, begin=begin, count=count,
+                                          server_filter=empties, native_filter=native, index=None,
+                                          max_records=server_cap, on_record=sink)
             sink.flush()
         except BaseException as exc:  # handed to the consumer, which re-raises it
+            try:  # the rows read before the failure are delivered: the error names what is not
+                sink.flush()
+            except Exception:  # pragma: no cover - the first error is the one to report
+                pass
             _put(out, stop, exc)
         finally:
             _put(out, stop, _DONE)
@@ -306,6 +325,45 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
             except queue.Empty:
                 break
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _implies_a_bin(exp: tuple | None, bins: frozenset[str]) -> bool:
+    """Whether every record the neutral filter ``exp`` keeps holds one of ``bins``.
+
+    An unguarded comparison (or regex) reading a bin is *unknown*, so false, when
+    the bin is missing: at top level, or in every branch of an OR, it vouches for
+    the bin. Type-guarded forms (``cond``), NOT and ``bin_type`` tests vouch for nothing.
+    """
+    if exp is None:
+        return False
+    op = exp[0]
+    if op == "and":
+        return any(_implies_a_bin(x, bins) for x in exp[1:])
+    if op == "or":
+        return all(_implies_a_bin(x, bins) for x in exp[1:])
+    if op in ("eq", "ne", "gt", "ge", "lt", "le", "regex"):
+        return bool(_bins_read(exp) & bins)
+    return False
+
+
+def _bins_read(exp: tuple) -> set[str]:
+    if exp[0] == "bin":
+        return {exp[2]}
+    if exp[0] in ("bin_type", "cond", "not"):
+        return set()
+    out: set[str] = set()
+    for x in exp[1:]:
+        if isinstance(x, tuple) and x:
+            out |= _bins_read(x)
+    return out
+
+
+def _none_of(bins: list[str], server: tuple | None) -> tuple:
+    """The neutral filter of the records a scan naming ``bins`` leaves out: ``server``
+    holds and every one of the bins is missing."""
+    missing = [("eq", ("bin_type", b), ("lit", 0)) for b in bins]
+    parts = ([server] if server is not None else []) + missing
+    return parts[0] if len(parts) == 1 else ("and", *parts)
 
 
 def _indexes(client: Client, namespace: str, set_name: str | None) -> dict[str, str]:

@@ -466,6 +466,8 @@ class Handlers:
                 if filt is not None and not filt.matches(rec):
                     continue
                 piece = self._query_row(ns_field, rec, nobindata, names, names_set)
+                if piece is None:  # named bins, none of them held: a real server sends nothing
+                    continue
                 parts.append(piece)
                 size += len(piece)
                 sent += 1
@@ -482,7 +484,10 @@ class Handlers:
         yield frame(parts)
 
     @staticmethod
-    def _query_row(ns_field: bytes, rec: Record, nobindata: bool, names: list[str], names_set: frozenset) -> bytes:
+    def _query_row(ns_field: bytes, rec: Record, nobindata: bool, names: list[str],
+                   names_set: frozenset) -> bytes | None:
+        """A record's scan answer; None for a record holding none of the named bins
+        (the server's "don't return an empty record")."""
         f = [ns_field, FIELD_HEADER.pack(DIGEST_SIZE + 1, FIELD_DIGEST) + rec.digest]
         if rec.set_name:
             s = rec.set_name.encode()
@@ -490,14 +495,17 @@ class Handlers:
         if rec.key is not None:
             kt, kb = rec.key
             f.append(FIELD_HEADER.pack(len(kb) + 2, FIELD_KEY) + bytes((kt,)) + kb)
+        info1 = 0
         if nobindata:
-            ops, n_ops = b"", 0
+            ops, n_ops, info1 = b"", 0, INFO1_NOBINDATA
         elif names and not (len(rec.bins) == len(names) and rec.bins.keys() == names_set):
             sel = [rec.bins[n].op for n in names if n in rec.bins]
+            if not sel:
+                return None
             ops, n_ops = b"".join(sel), len(sel)
         else:
             ops, n_ops = rec.all_ops(), len(rec.bins)
-        return HEADER.pack(22, 0, 0, 0, 0, 0, rec.gen, rec.void_time, 0, len(f), n_ops) + b"".join(f) + ops
+        return HEADER.pack(22, info1, 0, 0, 0, 0, rec.gen, rec.void_time, 0, len(f), n_ops) + b"".join(f) + ops
 
     def _index_filter(self, ns: Namespace, set_name: str | None, fields: dict[int, bytes]):
         rng = fields.get(FIELD_INDEX_RANGE)

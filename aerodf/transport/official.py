@@ -232,7 +232,7 @@ class OfficialTransport(Transport):
 
         def make_query():
             q = self.client.query(namespace, set_name or None)
-            if bins is not None:
+            if bins:
                 q.select(*bins)
             if index is not None:
                 if index[0] == "eq":
@@ -260,7 +260,7 @@ class OfficialTransport(Transport):
         attempts = 0
         while True:
             try:
-                q.foreach(callback, pol)
+                q.foreach(callback, pol, {"nobins": True} if bins == [] else None)
                 return
             except aex.AerospikeError as exc:
                 attempts += 1
@@ -268,9 +268,12 @@ class OfficialTransport(Transport):
                     status = q.get_partitions_status()
                 except aex.AerospikeError:
                     status = None
-                # {pid: (pid, init, done, digest, bval), "done": bool, "retry": bool}
+                # {pid: (pid, has_digest, retry, digest, bval), "done": bool, "retry": bool}:
+                # retry is True for every partition not yet read to its end
                 left = sorted(pid for pid, st in (status or {}).items()
-                              if isinstance(pid, int) and not st[2]) or list(range(begin, begin + count))
+                              if isinstance(pid, int) and begin <= pid < begin + count and st[2])
+                if not left:  # no status says what is left: name the whole range
+                    left = list(range(begin, begin + count))
                 if attempts > 1 or status is None:
                     err = map_error(exc)
                     err.partitions = left
