@@ -130,6 +130,7 @@ class Client:
             raise ConfigError(f"fast_path needs transport='aerospike-py' (this client's is {self.transport.name!r})")
         self.fast_path = bool(fast_path)
         self._executor: ThreadPoolExecutor | None = None
+        self._detached: list[Any] = []
         self._lock = threading.Lock()
         self.read_paths: Counter[str] = Counter()
 
@@ -160,11 +161,20 @@ class Client:
 
         return read_batch(keys, schema, client=self, **kwargs)
 
+    def detach(self, pool: Any) -> None:
+        """Keep a worker pool that a call left running (after Ctrl-C) until :meth:`close`:
+        its threads end on their own, and the client library must outlive them."""
+        with self._lock:
+            self._detached.append(pool)
+
     def close(self) -> None:
         with self._lock:
             ex, self._executor = self._executor, None
+            detached, self._detached = self._detached, []
         if ex is not None:
             ex.shutdown(wait=True)
+        for pool in detached:
+            pool.shutdown(wait=True)
         self.transport.close()
 
     def __enter__(self) -> Client:

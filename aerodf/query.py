@@ -295,14 +295,21 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
         pool.submit(run, b, c)
     finished = 0
     emitted = 0
+    failures: list[AerospikeServerError] = []
+    interrupted = False
     try:
         with gcpause.paused(client.pause_gc):
             while finished < len(ranges):
-                item = out.get()
+                item = _get(out)
                 if item is _DONE:
                     finished += 1
                     continue
                 if isinstance(item, BaseException):
+                    if isinstance(item, AerospikeServerError) and item.partitions:
+                        # a range that could not be read: the others go on, and the error
+                        # raised at the end names every partition of the call not delivered
+                        failures.append(item)
+                        continue
                     raise item
                 batch = item
                 if residual is not None:
@@ -317,6 +324,11 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                 emitted += batch.num_rows
                 if batch.num_rows:
                     yield batch
+        if failures:
+            raise _unread(failures, emitted)
+    except BaseException as exc:
+        interrupted = not isinstance(exc, (GeneratorExit, AerospikeServerError))
+        raise
     finally:
         stop.set()
         while True:  # unblock producers waiting on a full queue
@@ -324,7 +336,26 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                 out.get_nowait()
             except queue.Empty:
                 break
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Ctrl-C (or any other error) returns at once: ranges still waiting on the
+        # cluster see the stop flag and end on their own, releasing their slots
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if interrupted:
+            client.detach(pool)
+
+
+def _unread(failures: list[AerospikeServerError], delivered: int) -> AerospikeServerError:
+    """One error for every range of a scan that failed: the first failure's type and
+    code, every partition not read, and how many rows were delivered before."""
+    from .transport.base import partition_ranges
+
+    first = failures[0]
+    left = sorted({p for f in failures for p in f.partitions})
+    reason = str(first.args[0]).split("; partitions not read:")[0] if first.args else type(first).__name__
+    more = f" ({len(failures)} ranges failed)" if len(failures) > 1 else ""
+    err = type(first)(f"{reason}{more}; {delivered} rows delivered; partitions not read: {partition_ranges(left)}",
+                      code=first.code, partitions=left)
+    err.__cause__ = first
+    return err
 
 
 def _implies_a_bin(exp: tuple | None, bins: frozenset[str]) -> bool:
@@ -390,6 +421,16 @@ def _key_type(name: str) -> pa.DataType:
     if name not in types:
         raise ConfigError(f"key_type must be one of {sorted(types)}, not {name!r}")
     return types[name]
+
+
+def _get(out: "queue.Queue") -> Any:
+    """The next item, waiting in short slices: a signal (Ctrl-C) delivered to another
+    thread still reaches this one within a slice, not when the cluster next answers."""
+    while True:
+        try:
+            return out.get(timeout=0.1)
+        except queue.Empty:
+            continue
 
 
 def _put(out: "queue.Queue", stop: threading.Event, item: Any) -> None:
