@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 from .client import Client
 from .errors import ConfigError
+from .policy import QueryPolicy, resolve
 from .schema import Schema
 
 
@@ -56,12 +57,15 @@ def scan(
     key_type: str = "int64",
     with_meta: bool = False,
     on_type_error: str = "raise",
+    policy: Any = None,
+    **policy_overrides: Any,
 ):
     """A polars LazyFrame over a set whose filters, columns and head run on the server.
 
     Parameters are those of :func:`aerodf.iter_batches`; filters come from the
     LazyFrame itself (``.filter``), columns from ``.select``, the limit from
-    ``.head``.
+    ``.head``. ``policy`` / ``**policy_overrides`` (``total_timeout=500``, ...)
+    apply to every collect of the frame.
 
     Examples
     --------
@@ -75,6 +79,7 @@ def scan(
     schema = schema if isinstance(schema, Schema) else Schema(schema)
     if client is None and hosts is None:
         raise ConfigError("scan needs client= or hosts=")
+    resolve(QueryPolicy(), policy, policy_overrides)  # a wrong option fails here, not at collect()
     key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
     pl_schema = schema.to_polars()
     fields = list(pl_schema.items())
@@ -98,7 +103,8 @@ def scan(
         kwargs = dict(columns=value_cols, client=client, hosts=hosts, max_in_flight=max_in_flight,
                       batch_size=batch_size, with_key=key_name if key_name in cols else False, key_type=key_type,
                       with_meta=with_meta and ("generation" in cols or "ttl" in cols),
-                      on_type_error=on_type_error, strings="string_view", _plan_out=plan_out)
+                      on_type_error=on_type_error, strings="string_view", _plan_out=plan_out, policy=policy,
+                      **policy_overrides)
         if state.dry is not None:
             # explain(): plan only, read nothing
             from .expr import plan as make_plan

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
@@ -22,11 +23,12 @@ from . import gcpause
 from .arrow import ChunkContext, build_column
 from .batch import _progress_bar, _want_progress
 from .client import Client
-from .errors import AerospikeServerError, ConfigError
+from .errors import AerospikeServerError, ConfigError, TimeoutError_
 from .expr import Expr, Plan, columns as expr_columns, plan as make_plan
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
 from .protocol.constants import N_PARTITIONS
+from .protocol.resultcodes import TIMEOUT
 from .schema import Schema
 
 _DONE = object()
@@ -260,6 +262,19 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
         _put(out, stop, batch)
         return not stop.is_set()
 
+    # total_timeout bounds the whole call, as one scan of the official client: each range
+    # (and its second pass) gets what is left of it when it starts
+    deadline = time.monotonic() + policy.total_timeout / 1000 if policy.total_timeout else None
+
+    def left_of(begin: int, count: int) -> QueryPolicy:
+        if deadline is None:
+            return policy
+        ms = int((deadline - time.monotonic()) * 1000)
+        if ms <= 0:
+            part = list(range(begin, begin + count))
+            raise TimeoutError_(f"total_timeout of {policy.total_timeout} ms spent", code=TIMEOUT, partitions=part)
+        return policy.replace(total_timeout=ms)
+
     def run(begin: int, count: int) -> None:
         sink = _Sink(out, stop, schema, out_schema, batch_size, key_name, with_meta, strings, on_type_error, counter)
         try:
@@ -267,17 +282,17 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                 if stop.is_set():
                     return
                 if fplan is not None:
-                    transport.scan_range(namespace, set_name, fplan, policy, begin=begin, count=count,
+                    transport.scan_range(namespace, set_name, fplan, left_of(begin, count), begin=begin, count=count,
                                          out_schema=out_schema, key_name=key_name, with_meta=with_meta,
                                          server_filter=p.server, index=p.index,
                                          on_type_error=on_type_error, strings=strings, batch_size=batch_size,
                                          row_counter=counter.take, emit=emit, stop=stop)
                 else:
-                    transport.query_range(namespace, set_name, bins, policy, begin=begin, count=count,
-                                          server_filter=p.server, native_filter=native, index=p.index,
+                    transport.query_range(namespace, set_name, bins, left_of(begin, count), begin=begin,
+                                          count=count, server_filter=p.server, native_filter=native, index=p.index,
                                           max_records=server_cap, on_record=sink)
                 if empties is not None and not stop.is_set():
-                    transport.query_range(namespace, set_name, [], policy, begin=begin, count=count,
+                    transport.query_range(namespace, set_name, [], left_of(begin, count), begin=begin, count=count,
                                           server_filter=empties, native_filter=native, index=None,
                                           max_records=server_cap, on_record=sink)
             sink.flush()

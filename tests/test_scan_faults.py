@@ -83,3 +83,34 @@ def test_ctrl_c_stops_a_waiting_scan_promptly_and_the_client_stays_usable(aerosp
         assert took < 1.5, f"Ctrl-C took {took:.1f} s to stop the scan"
         got = aerodf.read_query("test", "sf_ctrl_c", {"v": "int64"}, client=c, output="polars")
         assert sorted(got["v"].to_list()) == list(range(50))
+
+
+@pytest.mark.fake_only
+@pytest.mark.parametrize("transport", ["official", "wire"])
+@pytest.mark.parametrize("how", ["read_query", "scan"])
+def test_total_timeout_bounds_the_whole_scan(aerospike_server, transport, how):
+    """Every range answers 300 ms late: 16 ranges 4 at a time would take 1.2 s; a
+    total_timeout of 500 ms ends the call near 0.5 s, naming what was not read."""
+    import time
+
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
+        aerodf.write_frame(pl.DataFrame({"key": list(range(200)), "v": list(range(200))}), "test", "sf_budget",
+                           client=c)
+        aerospike_server.clear_faults()
+        aerospike_server.add_fault("delay", command="query", ms=300)
+        start = time.monotonic()
+        try:
+            with pytest.raises(aerodf.AerospikeServerError) as e:
+                if how == "read_query":
+                    aerodf.read_query("test", "sf_budget", {"v": "int64"}, client=c, total_timeout=500,
+                                      max_in_flight=4)
+                else:
+                    aerodf.scan("test", "sf_budget", {"v": "int64"}, client=c, total_timeout=500,
+                                max_in_flight=4).collect()
+            took = time.monotonic() - start
+        finally:
+            aerospike_server.clear_faults()
+    assert took < 1.0, f"a 500 ms budget took {took:.2f} s"
+    assert e.value.partitions, "the error names the partitions not read"
+    with pytest.raises(aerodf.ConfigError):
+        aerodf.scan("test", "sf_budget", {"v": "int64"}, hosts=aerospike_server.hosts, total_timout=5)
