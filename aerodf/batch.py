@@ -22,7 +22,8 @@ from . import fastpath, gcpause
 from .arrow import ChunkContext, build_column, sink_for
 from .wire.columns import with_exact
 from .client import Client
-from .errors import AerodfError, ConfigError, RecordNotFoundError, describe_keys, error_for_code
+from .errors import (AerodfError, AerospikeServerError, ClusterConnectionError, ConfigError, RecordNotFoundError,
+                     describe_keys, error_for_code)
 from .output import check_output, convert, strings_for
 from .pipeline import pipelined
 from .policy import BatchPolicy, resolve
@@ -267,25 +268,66 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
     wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None and not columnar else None
     client.count_path(("wire" if columnar else "numpy") if plan is not None else "general", n)
 
+    unreachable: list[AerospikeServerError] = []  # once no node answers, later chunks are not sent
+
     def fetch(start: int, end: int):
         user_keys = source.user_keys(start, end)
+        if unreachable:
+            return _Unread(unreachable[0], user_keys), user_keys
         client_keys = source.client_keys(start, end, user_keys)
-        with limiter.slot():
-            if columnar:
-                return transport.read_plan(client_keys, plan, policy), user_keys
-            if plan is not None:
-                return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
-            return transport.batch_read(client_keys, bins, policy), user_keys
+        try:
+            with limiter.slot():
+                if columnar:
+                    return transport.read_plan(client_keys, plan, policy), user_keys
+                if plan is not None:
+                    return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
+                return transport.batch_read(client_keys, bins, policy), user_keys
+        except AerospikeServerError as exc:
+            # a chunk the cluster did not answer: the other chunks go on, and the error raised
+            # at the end names every key of the call not read
+            if exc.keys and not isinstance(exc, RecordNotFoundError):
+                if isinstance(exc, ClusterConnectionError):
+                    unreachable.append(exc)
+                return _Unread(exc, exc.keys), user_keys
+            raise
 
     asm = Assembly(source, schema, plan, on_missing=on_missing, on_type_error=on_type_error, strings=strings,
                    key_name=key_name, with_meta=with_meta, progress=progress, chunks=len(bounds))
+    failures: list[_Unread] = []
     try:
         for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
+            if isinstance(chunk, _Unread):
+                failures.append(chunk)
+                continue
             asm.add(s, e, chunk, user_keys)
             del chunk  # the client's record objects die before the next chunk is decoded
     finally:
         asm.close()
+    if failures:
+        raise _unread(failures, n)
     return asm.finish()
+
+
+class _Unread:
+    """A chunk that was not read: the error, and the keys of the chunk it leaves unread."""
+
+    __slots__ = ("error", "keys")
+
+    def __init__(self, error: AerospikeServerError, keys: list[Any]) -> None:
+        self.error, self.keys = error, keys
+
+
+def _unread(failures: list[_Unread], n: int) -> AerospikeServerError:
+    """One error for every chunk of a read that failed: the first failure's type, code and
+    reason, and every key of the call that was not read."""
+    first = failures[0].error
+    keys = [k for f in failures for k in f.keys]
+    reason = str(first.args[0]) if first.args else type(first).__name__
+    err = type(first)(f"{len(keys)} of {n} keys not read ({len(failures)} chunk(s) failed; first: {reason}); "
+                      f"keys {describe_keys(keys)}", code=first.code, key=keys[0], keys=keys,
+                      in_doubt=first.in_doubt)
+    err.__cause__ = first
+    return err
 
 
 class Assembly:

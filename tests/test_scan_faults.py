@@ -114,3 +114,22 @@ def test_total_timeout_bounds_the_whole_scan(aerospike_server, transport, how):
     assert e.value.partitions, "the error names the partitions not read"
     with pytest.raises(aerodf.ConfigError):
         aerodf.scan("test", "sf_budget", {"v": "int64"}, hosts=aerospike_server.hosts, total_timout=5)
+
+
+@pytest.mark.fake_only
+@pytest.mark.parametrize("transport", ["official", "wire"])
+def test_a_failing_node_is_named_by_its_keys_across_every_chunk(aerospike_cluster, spread, transport):
+    """read_batch over several chunks with node 1 failing: the error names exactly the keys
+    node 1 masters, in every chunk, not only the first failing one."""
+    aerospike_cluster.clear_faults()
+    aerospike_cluster.add_fault("error", command="batch", code=11, node=1)
+    try:
+        with aerodf.connect(aerospike_cluster.hosts, transport=transport) as c:
+            with pytest.raises(aerodf.AerospikeServerError) as e:
+                aerodf.read_batch(list(spread), {"v": "int64"}, namespace="test", set="sf_spread", client=c,
+                                  chunk_size=100, replica="master", max_retries=0)
+    finally:
+        aerospike_cluster.clear_faults()
+    on_node1 = sorted(k for k, p in spread.items() if p % 3 == 1)
+    assert sorted(e.value.keys) == on_node1
+    assert f"{len(on_node1)} of {N} keys not read" in str(e.value)

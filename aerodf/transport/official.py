@@ -146,10 +146,14 @@ class OfficialTransport(Transport):
         if res.result != 0 or len(records) != len(keys):
             failed = [r for r in records if r.result not in (0, 2, 27)]
             code = res.result if res.result != 0 else (failed[0].result if failed else -1)
+            # each record's own result says whether it was answered (-15: no response)
+            unread = ([k[2] for k, r in zip(keys, records) if r.result not in (0, 2, 27)]
+                      if len(records) == len(keys) else [])
+            unread = unread or [k[2] for k in keys]
             raise E.error_for_code(
                 code, f"batch read of {len(keys)} keys failed with result {code}"
-                f" ({len(records)} answers); keys {E.describe_keys([k[2] for k in keys])}",
-                keys=[k[2] for k in keys],
+                f" ({len(records)} answers); {len(unread)} keys not read: {E.describe_keys(unread)}",
+                keys=unread,
             )
         return OfficialChunk(records)
 
