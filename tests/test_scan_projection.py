@@ -141,3 +141,11 @@ def test_a_filter_that_implies_a_selected_bin_needs_no_second_pass():
     assert not _implies_a_bin(("not", a), bins)
     assert not _implies_a_bin(a, frozenset({"c"}))
     assert not _implies_a_bin(None, bins)
+
+
+def test_explain_says_when_a_second_pass_reads_records_without_the_bins(pclient, shapes):
+    set_name, _ = shapes
+    lf = aerodf.scan("test", set_name, SCHEMA, client=pclient)
+    assert "second, metadata-only pass" in aerodf.explain(lf.select("c"))
+    assert "second, metadata-only pass" in aerodf.explain(lf.filter(pl.col("c").is_null()).select("a"))
+    assert "second, metadata-only pass" not in aerodf.explain(lf.filter(pl.col("a") > 3).select("c"))
