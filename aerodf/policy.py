@@ -12,7 +12,14 @@ Times are milliseconds, as in every Aerospike client. Defaults follow the
 server clients: reads and batches retry twice, writes never (a retried write
 may apply twice) unless ``idempotent=True``; queries retry 5 times.
 ``total_timeout`` bounds a whole call including retries (0 = no bound) and
-each attempt's socket timeout is clipped to what is left of it.
+each attempt's socket timeout is clipped to what is left of it. Reads and
+batches differ from the server clients in one default: with no
+``socket_timeout`` given, each attempt gets a third of ``total_timeout``
+(333 ms of the default 1 s; 30 s when there is no total bound). The clients'
+30 s socket timeout is clipped to the 1 s total, which leaves no time for a
+retry: on a real 3-node cluster, a node stopped for 3 s failed every read of
+its keys with the clients' defaults, while a socket timeout below the total
+let the retry on the replica (``replica="sequence"``) read them all.
 """
 
 from __future__ import annotations
@@ -68,7 +75,7 @@ class Policy:
     """Networking fields shared by every policy kind (all times in ms)."""
 
     connect_timeout: int = 1000
-    socket_timeout: int = 30000
+    socket_timeout: int | None = 30000
     total_timeout: int = 1000
     max_retries: int = 2
     sleep_between_retries: int = 0
@@ -81,6 +88,8 @@ class Policy:
         name = type(self).__name__
         for f in ("connect_timeout", "socket_timeout", "total_timeout", "max_retries",
                   "sleep_between_retries", "timeout_delay"):
+            if f == "socket_timeout" and self.socket_timeout is None:
+                continue  # a third of total_timeout (ReadPolicy, BatchPolicy)
             _nonneg_int(name, f, getattr(self, f))
         if not isinstance(self.replica, Replica):
             try:
@@ -102,22 +111,41 @@ class Policy:
             raise ConfigError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
         return dataclasses.replace(self, **changes)
 
+    def socket_ms(self) -> int:
+        """The socket timeout in force: the field, or (when it is None) a third of
+        ``total_timeout`` (30 000 without a total bound).
+
+        >>> BatchPolicy(total_timeout=900).socket_ms(), BatchPolicy(socket_timeout=50).socket_ms()
+        (300, 50)
+        """
+        if self.socket_timeout is None:
+            return max(1, self.total_timeout // 3) if self.total_timeout else 30000
+        return self.socket_timeout
+
     def attempt_socket_timeout(self, remaining_total: int | None = None) -> int:
         """The socket timeout of one attempt: clipped to what is left of total_timeout."""
         remaining = self.total_timeout if remaining_total is None else remaining_total
-        if self.total_timeout and (self.socket_timeout == 0 or self.socket_timeout > remaining):
+        sock = self.socket_ms()
+        if self.total_timeout and (sock == 0 or sock > remaining):
             return max(1, remaining)
-        return self.socket_timeout
+        return sock
 
 
 @dataclass(frozen=True, slots=True)
 class ReadPolicy(Policy):
-    """Single-record reads."""
+    """Single-record reads (socket timeout: a third of the total, room for two retries)."""
+
+    socket_timeout: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class BatchPolicy(Policy):
-    """Batch reads. ``concurrent`` lets the client query nodes in parallel."""
+    """Batch reads. ``concurrent`` lets the client query nodes in parallel.
+
+    Like :class:`ReadPolicy`, the socket timeout is a third of the total by default.
+    """
+
+    socket_timeout: int | None = None
 
     concurrent: bool = False
     allow_inline: bool = True

@@ -209,6 +209,22 @@ def test_stalled_node_read_retries_on_replica(cluster_data):
         assert srv.stats()["node1_requests"] >= 1  # the replica of node 0's partitions answered
 
 
+@pytest.mark.parametrize("transport", ["official", "wire"])
+def test_default_policies_survive_a_stalled_node(cluster_data, transport):
+    """With no policy given, a node that stops answering costs one socket timeout (a
+    third of the 1 s total) and the retry on the replica reads the keys of all nodes.
+    (With the clients' 30 s socket timeout, clipped to the total, the same read fails.)"""
+    srv = cluster_data
+    keys = list(range(300))
+    with aerodf.connect(srv.hosts[:1], transport=transport) as c:
+        srv.add_fault("stall", command="batch", node=0, ms=3000)
+        try:
+            df = c.read_batch(keys, {"v": "int64"}, namespace="test", set="relc", output="polars")
+        finally:
+            srv.clear_faults()
+        assert df["v"].to_list() == keys
+
+
 def test_stalled_node_with_master_only_fails_naming_keys(cluster_data):
     srv = cluster_data
     keys = [k for k in range(300) if _master(k) == 0][:10]

@@ -64,7 +64,7 @@ _GEN = {GenerationCheck.NONE: ap.POLICY_GEN_IGNORE, GenerationCheck.EQ: ap.POLIC
 def base_policy(p: Policy) -> dict[str, Any]:
     d: dict[str, Any] = {
         "total_timeout": p.total_timeout,
-        "socket_timeout": p.socket_timeout,
+        "socket_timeout": p.socket_ms(),
         "max_retries": p.max_retries,
         "sleep_between_retries": p.sleep_between_retries,
         "replica": _REPLICA[p.replica],

@@ -35,7 +35,7 @@ _GEN = {
 def base_policy(p: Policy) -> dict[str, Any]:
     d: dict[str, Any] = {
         "total_timeout": p.total_timeout,
-        "socket_timeout": p.socket_timeout,
+        "socket_timeout": p.socket_ms(),
         "max_retries": p.max_retries,
         "sleep_between_retries": p.sleep_between_retries,
         "compress": p.compress,

@@ -243,7 +243,7 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
             remaining = policy.total_timeout - int((time.monotonic() - start) * 1000)
             if remaining <= 0:
                 break
-        sock_ms = policy.attempt_socket_timeout(remaining) if policy.total_timeout else policy.socket_timeout
+        sock_ms = policy.attempt_socket_timeout(remaining) if policy.total_timeout else policy.socket_ms()
         failed: list[np.ndarray] = []
         sent: list[tuple[Node, socket.socket, np.ndarray]] = []
         replica = 0 if policy.replica == Replica.MASTER else attempt
