@@ -45,6 +45,7 @@ def test_a_failing_node_is_named_by_its_partitions(aerospike_cluster, spread, tr
                     delivered.append(b)
     finally:
         aerospike_cluster.clear_faults()
+    assert e.value.code == 11, f"the server's result code is kept: {e.value!r}"
     named = set(e.value.partitions)
     failed = {p for p in range(4096) if p % 3 == 1}
     assert failed <= named, f"{len(failed - named)} failed partitions not named"

@@ -197,14 +197,21 @@ class ScanReader:
         attempt = 0
         last_error: Exception | None = None
         policy = self.policy
+        deadline = time.monotonic() + policy.total_timeout / 1000 if policy.total_timeout else None
         while todo and not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                last_error = E.TimeoutError_(f"total_timeout of {policy.total_timeout} ms spent", code=9)
+                break
             owners = self.cluster.owners(self.ns)
             replica = 0 if policy.replica == Replica.MASTER else attempt % owners.shape[0]
             by_node: dict[int, list[int]] = {}
             for pid in todo:
                 by_node.setdefault(int(owners[replica, pid]), []).append(pid)
             nodes = self.cluster.map.nodes
-            timeout = policy.socket_timeout / 1000 if policy.socket_timeout else None
+            if deadline is not None:  # each attempt: the socket timeout, clipped to what is left
+                timeout = policy.attempt_socket_timeout(max(1, int((deadline - time.monotonic()) * 1000))) / 1000
+            else:
+                timeout = policy.socket_ms() / 1000 if policy.socket_ms() else None
             streams = []
             for ni, pids in by_node.items():
                 if ni < 0 or ni >= len(nodes):
@@ -248,6 +255,13 @@ class ScanReader:
                     for pid, d in last_digest.items():
                         if pid in todo:
                             todo[pid] = d
+                if healthy and any(p in todo for p in pids):
+                    # the node finished the stream but answered some partitions unavailable
+                    # (11): they moved or are migrating; the next attempt asks a fresh map
+                    left = sorted(p for p in pids if p in todo)
+                    last_error = E.error_for_code(
+                        11, f"node {node.name} answered partitions {partition_ranges(left)} unavailable")
+                    self.cluster.refresh()
                 if stop.is_set():
                     return
             self._flush(emit)
