@@ -7,6 +7,7 @@ class, most specific first.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 import aerospike
@@ -17,6 +18,10 @@ from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, 
 from .base import Key, RecordsChunk, Transport, WriteResult, parse_sindex_list, unread_message
 
 NEVER_EXPIRES = 0xFFFFFFFF  # how the client shows a never-expiring TTL
+# scan failures worth resuming from the partitions' resume points: partition unavailable
+# (a node left, migrations), timeouts, no response, no connection / invalid node, the C
+# client's own max-retries-exceeded
+_RESUMABLE = frozenset({11, 9, -7, -8, -10, -12, -15})
 
 _EXISTS = {
     Exists.UPSERT: aerospike.POLICY_EXISTS_IGNORE,
@@ -228,8 +233,11 @@ class OfficialTransport(Transport):
                     index: tuple | None, max_records: int | None, on_record) -> None:
         """Stream the records of partitions ``begin .. begin+count-1`` to
         ``on_record(user_key, generation, ttl, bins)`` (ttl -1 = never expires)
-        (return False to stop). After a failure the scan resumes once from the partitions'
-        resume points; a second failure raises naming the partitions left unread."""
+        (return False to stop). After a failure the client library could not retry away
+        (a node stalled or restarting, partitions migrating: codes 11, 9, -15, connection
+        errors) the scan resumes from the partitions' resume points, up to
+        ``min(max_retries, 3)`` times, 0.25 s x attempt apart and within total_timeout;
+        then it raises naming the partitions left unread."""
         from aerospike import predicates
 
         from .official_exp import compile_filter
@@ -262,6 +270,8 @@ class OfficialTransport(Transport):
         q = make_query()
         pol["partition_filter"] = {"begin": begin, "count": count}
         attempts = 0
+        resumes = min(policy.max_retries, 3)
+        deadline = time.monotonic() + policy.total_timeout / 1000 if policy.total_timeout else None
         while True:
             try:
                 q.foreach(callback, pol, {"nobins": True} if bins == [] else None)
@@ -278,13 +288,18 @@ class OfficialTransport(Transport):
                               if isinstance(pid, int) and begin <= pid < begin + count and st[2])
                 if not left:  # no status says what is left: name the whole range
                     left = list(range(begin, begin + count))
-                if attempts > 1 or status is None:
+                pause = max(policy.sleep_between_retries / 1000, 0.25 * attempts)
+                late = deadline is not None and time.monotonic() + pause >= deadline
+                if attempts > resumes or status is None or late or exc.code not in _RESUMABLE:
                     err = map_error(exc)
                     err.partitions = left
                     err.args = (unread_message(err.args[0], left),)
                     raise err from exc
+                time.sleep(pause)
                 q = make_query()
                 pol["partition_filter"] = {"begin": begin, "count": count, "partition_status": status}
+                if deadline is not None:
+                    pol["total_timeout"] = max(1, int((deadline - time.monotonic()) * 1000))
 
     def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
         meta = None
