@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.info import parse_kv, partition_bitmap
 
 from .faults import Fault
@@ -35,6 +36,8 @@ def answer(cluster: "Cluster", node: "Node", request: str) -> str:
         return ""
     try:
         return fn(cluster, node, args)
+    except InfoError as exc:
+        return f"ERROR:{exc.code}:{exc}"
     except (ValueError, KeyError) as exc:
         return f"ERROR:4:{exc}"
 
@@ -89,67 +92,162 @@ def _sets(cluster, node, args):
     return ";".join(out) + (";" if out else "")
 
 
+class InfoError(Exception):
+    """Answer an info command with ``ERROR:<code>:<message>`` (server ``as_info_respond_error``)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _param(args: str, names: tuple[str, ...], size: int, *, required: bool = False) -> str | None:
+    """One ``name=value`` parameter as the server reads it (``as_info_parameter_get``):
+    None when absent; an empty or too long value (``size`` includes the C string's
+    terminator) or a missing required one is an error, 20 for the namespace, else 4."""
+    value = None
+    for item in args.split(";"):
+        k, eq, v = item.partition("=")
+        if eq and k in names:
+            value = v
+            break
+    code = RC.INVALID_NAMESPACE if names[0] == "namespace" else RC.PARAMETER_ERROR
+    if value is None:
+        if required:
+            raise InfoError(code, f"missing '{names[0]}'")
+        return None
+    if len(value.encode()) >= size:
+        raise InfoError(code, f"'{names[0]}' value too long")
+    if not value:
+        raise InfoError(code, f"missing '{names[0]}' value")
+    return value
+
+
+_NS = ("namespace", "ns")
+_ITYPES = ("default", "list", "mapkeys", "mapvalues")
+_KTYPES = {"numeric": "NUMERIC", "string": "STRING", "blob": "BLOB", "geo2dsphere": "GEO2DSPHERE"}
+
+
+def _sindex_line(ns_name: str, s: SIndex) -> str:
+    return (f"ns={ns_name}:indexname={s.name}:set={s.set_name or 'null'}:bin={s.bin}:"
+            f"type={s.ktype.lower()}:indextype={s.itype.lower()}:context=null:exp=null:state=RW")
+
+
+def _sindex_lines(cluster, only: str | None = None) -> str:
+    return ";".join(_sindex_line(ns.name, s) for ns in cluster.store.namespaces.values()
+                    if only is None or ns.name == only for s in ns.sindexes.values())
+
+
 def _sindex_list(cluster, node, args):
-    out = []
-    for ns in cluster.store.namespaces.values():
-        for s in ns.sindexes.values():
-            out.append(
-                f"ns={ns.name}:indexname={s.name}:set={s.set_name or 'NULL'}:bin={s.bin}:"
-                f"type={s.ktype.lower()}:indextype={s.itype.lower()}:context=NULL:exp=NULL:state=RW"
-            )
-    return ";".join(out) + (";" if out else "")
+    ns_name = _param(args, _NS, 128)
+    if ns_name is not None and ns_name not in cluster.store.namespaces:
+        raise InfoError(RC.INVALID_NAMESPACE, "namespace not found on node")
+    return _sindex_lines(cluster, ns_name)
+
+
+def _sindex(cluster, node, args):
+    """The deprecated bare ``sindex[:ns[/indexname]]``: the list, or one index's stats."""
+    if not args:
+        return _sindex_lines(cluster)
+    ns_name, sep, name = args.partition("/")
+    if ns_name not in cluster.store.namespaces:
+        return "ns_type=unknown"
+    if not sep:
+        return _sindex_lines(cluster, ns_name)
+    if name not in cluster.store.namespaces[ns_name].sindexes:
+        raise InfoError(RC.INDEX_NOT_FOUND, "no index")
+    return _SINDEX_STATS
+
+
+_SINDEX_STATS = "entries=0;used_bytes=0;entries_per_bval=0;entries_per_rec=0;load_pct=100;load_time=0;stat_gc_recs=0"
 
 
 def _sindex_create(cluster, node, args):
-    kv = parse_kv(args)
-    ns_name = kv.get("namespace") or kv.get("ns")
-    ns = cluster.store.namespaces.get(ns_name or "")
-    if ns is None:
-        return "FAIL:20:namespace not found"
-    name = kv.get("indexname")
-    if not name:
-        return "FAIL:4:missing indexname"
-    if "indexdata" in kv:  # servers before 8.1: indexdata=bin,TYPE
-        bin_name, _, ktype = kv["indexdata"].partition(",")
+    # the checks in the server's order (sindex_manager.c as_sindex_manager_sindex_create)
+    name = _param(args, ("indexname",), 64, required=True)
+    ns_name = _param(args, _NS, 32, required=True)
+    set_name = _param(args, ("set",), 64)
+    if _param(args, ("context",), 4096) is not None:
+        raise InfoError(RC.UNSUPPORTED_FEATURE, "the test server has no CDT-context indexes")
+    itype = (_param(args, ("indextype",), 32) or "default").lower()
+    if itype not in _ITYPES:
+        raise InfoError(RC.PARAMETER_ERROR, "bad 'indextype' - must be one of 'default', 'list', "
+                        "'mapkeys', 'mapvalues'")
+    indexdata = _param(args, ("indexdata",), 64 + 16)
+    ktype = _param(args, ("type",), 32)
+    if indexdata is None and ktype is None:
+        raise InfoError(RC.PARAMETER_ERROR, "both 'indexdata' and 'type' are missing")
+    if indexdata is not None and ktype is not None:
+        raise InfoError(RC.PARAMETER_ERROR, "both 'indexdata' and 'type' are specified")
+    if ktype is not None:
+        if ktype.lower() not in _KTYPES:
+            raise InfoError(RC.PARAMETER_ERROR, "bad 'type' - must be one of 'numeric', 'string', "
+                            "'blob', 'geo2dsphere'")
+        bin_name = _param(args, ("bin",), 16)
+        exp = _param(args, ("exp",), 4096)
+        if bin_name is not None and exp is not None:
+            raise InfoError(RC.PARAMETER_ERROR, "both 'bin' and 'exp' are specified")
+        if bin_name is None and exp is None:
+            raise InfoError(RC.PARAMETER_ERROR, "both 'bin' and 'exp' are missing")
+        if exp is not None:
+            raise InfoError(RC.UNSUPPORTED_FEATURE, "the test server has no expression indexes")
     else:
-        bin_name, ktype = kv.get("bin", ""), kv.get("type", "")
-    ktype = ktype.upper()
-    if ktype not in ("NUMERIC", "INTEGER", "STRING", "BLOB", "GEO2DSPHERE"):
-        return f"FAIL:4:bad index type {ktype}"
-    if name in ns.sindexes:
-        return "FAIL:200:Index with the same name already exists"
-    ns.sindexes[name] = SIndex(
-        name, ns.name, kv.get("set") or None, bin_name, ktype, (kv.get("indextype") or "DEFAULT").upper()
-    )
-    return "OK"
+        bin_name, comma, ktype = indexdata.partition(",")
+        if not comma:
+            raise InfoError(RC.PARAMETER_ERROR, "'indexdata' missing bin type")
+        if not bin_name:
+            raise InfoError(RC.PARAMETER_ERROR, "'indexdata' missing bin name")
+        if len(bin_name.encode()) >= 16:
+            raise InfoError(RC.PARAMETER_ERROR, "'indexdata' bin name too long")
+        if ktype.lower() not in _KTYPES:
+            raise InfoError(RC.PARAMETER_ERROR, "bad 'indexdata' bin type - must be one of 'numeric', "
+                            "'string', 'blob', 'geo2dsphere'")
+    ktype = _KTYPES[ktype.lower()]
+    if itype == "mapkeys" and ktype == "GEO2DSPHERE":
+        raise InfoError(RC.PARAMETER_ERROR, "bad 'indexdata' bin type for 'indextype' 'mapkeys' - "
+                        "must be one of 'numeric', 'string', 'blob'")
+    ns = cluster.store.namespaces.get(ns_name)
+    if ns is None:
+        raise InfoError(RC.INVALID_NAMESPACE, "namespace not found")
+    new = SIndex(name, ns.name, set_name, bin_name, ktype, itype.upper())
+    old = ns.sindexes.get(name)
+    if old is not None:
+        if old != new:
+            raise InfoError(RC.INDEX_FOUND, "'indexname' already exists with different definition")
+        return "ok"  # the same index again: servers after 6.0 answer ok
+    for other in list(ns.sindexes.values()):
+        if (other.set_name, other.bin, other.ktype, other.itype) == (set_name, bin_name, ktype, new.itype):
+            del ns.sindexes[other.name]  # one definition, a new name: the server renames it
+    ns.sindexes[name] = new
+    return "ok"
 
 
 def _sindex_delete(cluster, node, args):
-    kv = parse_kv(args)
-    ns = cluster.store.namespaces.get(kv.get("namespace") or kv.get("ns") or "")
-    if ns is None:
-        return "FAIL:20:namespace not found"
-    if ns.sindexes.pop(kv.get("indexname", ""), None) is None:
-        return "FAIL:201:Index does not exist"
-    return "OK"
+    name = _param(args, ("indexname",), 64, required=True)
+    ns_name = _param(args, _NS, 32, required=True)
+    ns = cluster.store.namespaces.get(ns_name)
+    if ns is not None:
+        ns.sindexes.pop(name, None)
+    return "ok"  # a missing index is no error on servers after 6.0
 
 
 def _sindex_stat(cluster, node, args):
-    if "=" in args:
-        kv = parse_kv(args)
-        ns_name, name = kv.get("namespace") or kv.get("ns") or "", kv.get("indexname", "")
-    else:
-        ns_name, _, name = args.partition("/")
+    name = _param(args, ("indexname",), 64, required=True)
+    ns_name = _param(args, _NS, 32, required=True)
     ns = cluster.store.namespaces.get(ns_name)
-    if ns is None or name not in ns.sindexes:
-        return "FAIL:201:Index does not exist"
-    return "load_pct=100;keys=0;entries=0;memory_used=0;stat_gc_recs=0"
+    if ns is None:
+        raise InfoError(RC.INVALID_NAMESPACE, "namespace not found on node")
+    if name not in ns.sindexes:
+        raise InfoError(RC.INDEX_NOT_FOUND, "no index")
+    return _SINDEX_STATS
 
 
 def _sindex_exists(cluster, node, args):
-    kv = parse_kv(args)
-    ns = cluster.store.namespaces.get(kv.get("namespace") or kv.get("ns") or "")
-    return "true" if ns is not None and kv.get("indexname") in ns.sindexes else "false"
+    name = _param(args, ("indexname",), 64, required=True)
+    ns_name = _param(args, _NS, 32, required=True)
+    ns = cluster.store.namespaces.get(ns_name)
+    if ns is None:
+        raise InfoError(RC.INVALID_NAMESPACE, "namespace not found on node")
+    return "true" if name in ns.sindexes else "false"
 
 
 def _truncate(cluster, node, args):
@@ -257,7 +355,7 @@ _HANDLERS = {
     "namespace": _namespace,
     "sets": _sets,
     "sindex-list": _sindex_list,
-    "sindex": _sindex_stat,
+    "sindex": _sindex,
     "sindex-create": _sindex_create,
     "sindex-delete": _sindex_delete,
     "sindex-stat": _sindex_stat,
