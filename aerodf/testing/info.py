@@ -8,6 +8,9 @@ statistics) and exist on no real server.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from typing import TYPE_CHECKING
 
 from aerodf.protocol import resultcodes as RC
@@ -250,6 +253,104 @@ def _sindex_exists(cluster, node, args):
     return "true" if name in ns.sindexes else "false"
 
 
+# ---------------------------------------------------------------- UDF modules
+# (server udf_cask.c). Modules are registered, listed, fetched and removed like
+# on a real server; this server runs no Lua, so applying one answers an error
+# (see handlers.Handlers.udf).
+
+_UDF_NAME_SZ = 128
+
+
+def _raw_param(args: str, name: str) -> str | None:
+    for item in args.split(";"):
+        k, eq, v = item.partition("=")
+        if eq and k == name:
+            return v
+    return None
+
+
+def _udf_filename(args: str) -> str | None:
+    try:
+        name = _param(args, ("filename",), _UDF_NAME_SZ)
+    except InfoError:
+        return None
+    return name
+
+
+def _udf_put(cluster, node, args):
+    name = _udf_filename(args)
+    dot = -1 if name is None else name.find(".")
+    if dot <= 0 or dot == len(name) - 1:  # no extension, or a dot at either end
+        return "error=invalid_filename"
+    try:
+        length = _param(args, ("content-len",), 11)
+    except InfoError:
+        length = None
+    if length is None or not length.isdigit():
+        return "error=invalid_content_len"
+    udf_type = _raw_param(args, "udf-type")
+    if udf_type is not None and udf_type != "LUA":
+        return "error=invalid_udf_type"
+    if int(length) % 4:
+        return "error=invalid_content_len"
+    content = _raw_param(args, "content")
+    if content is None or len(content) != int(length):
+        return "error=invalid_content"
+    if len(content) // 4 * 3 > 1024 * 1024:
+        return "error=invalid_udf_content_len,>1M"
+    try:
+        base64.b64decode(content, validate=True)
+    except ValueError:
+        return "error=invalid_base64_content"
+    cluster.store.udfs[name] = content
+    return "ok"
+
+
+def _udf_list(cluster, node, args):
+    out = []
+    for name, content in cluster.store.udfs.items():
+        # the server hashes its metadata value: the module as a JSON object
+        smd = json.dumps({"content64": content, "type": "LUA", "name": name})
+        out.append(f"filename={name},hash={hashlib.sha1(smd.encode()).hexdigest()},type=LUA;")
+    return "".join(out)
+
+
+def _udf_get(cluster, node, args):
+    name = _udf_filename(args)
+    if name is None:
+        return "error=invalid_filename"
+    content = cluster.store.udfs.get(name)
+    if content is None:
+        return "error=not_found"
+    if not content:
+        return "error=empty"
+    return f"type=LUA;content={content};"
+
+
+def _udf_remove(cluster, node, args):
+    name = _udf_filename(args)
+    if name is None:
+        return "error=invalid_filename"
+    cluster.store.udfs.pop(name, None)
+    return "ok"
+
+
+def _query_show(cluster, node, args):
+    jobs = cluster.handlers.jobs
+    trid = _param(args, ("id", "trid"), 26)
+    if trid is None:
+        return ";".join(jobs.values())
+    try:
+        n = int(trid, 0)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise InfoError(RC.PARAMETER_ERROR, "bad id")
+    if n not in jobs:
+        raise InfoError(RC.KEY_NOT_FOUND, "job not found")
+    return jobs[n]
+
+
 def _truncate(cluster, node, args):
     kv = parse_kv(args)
     ns = cluster.store.namespaces.get(kv.get("namespace") or "")
@@ -339,7 +440,6 @@ _CONST = {
     "namespaces": lambda c, n, a: ";".join(c.store.namespaces),
     "status": lambda c, n, a: "ok",
     "user-agent-set": lambda c, n, a: "ok",
-    "udf-list": lambda c, n, a: "",
     "partitions": lambda c, n, a: "",
 }
 
@@ -360,6 +460,11 @@ _HANDLERS = {
     "sindex-delete": _sindex_delete,
     "sindex-stat": _sindex_stat,
     "sindex-exists": _sindex_exists,
+    "udf-put": _udf_put,
+    "udf-list": _udf_list,
+    "udf-get": _udf_get,
+    "udf-remove": _udf_remove,
+    "query-show": _query_show,
     "truncate": _truncate,
     "truncate-namespace": _truncate_namespace,
     "statistics": _statistics,

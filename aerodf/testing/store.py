@@ -168,3 +168,4 @@ class Store:
         self.namespaces = {
             n: Namespace(n, default_ttl=default_ttl, max_record_size=max_record_size) for n in namespaces
         }
+        self.udfs: dict[str, str] = {}  # registered UDF modules: file name -> base64 content
