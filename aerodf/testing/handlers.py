@@ -31,7 +31,7 @@ from aerodf.protocol.framing import pack_header
 from aerodf.protocol.message import FIELD_HEADER, HEADER, OP_HEADER, Header, MessageError, Op, parse_fields, parse_ops
 from aerodf.protocol.values import ValueCodecError, decode_particle
 
-from . import cdt
+from . import cdt_ops
 from .expr import Compiled, ExpError, ExpUnsupported, compile_filter
 from .store import Bin, Namespace, Record, SIndex, Store, now_citrusleaf
 
@@ -212,7 +212,7 @@ class Handlers:
                     out.n_ops += 1
             elif op.op == OP_CDT_READ:
                 b = rec.bins.get(op.name)
-                value = cdt.read(b, op)
+                value = cdt_ops.read(b, op)
                 parts.append(_result_op(op.name, value))
                 out.n_ops += 1
             else:
@@ -271,10 +271,10 @@ class Handlers:
                     results.append(_result_op(op.name, None))
                 continue
             elif code == OP_CDT_READ:
-                results.append(_result_op(op.name, cdt.read(bins.get(op.name), op)))
+                results.append(_result_op(op.name, cdt_ops.read(bins.get(op.name), op)))
                 continue
             elif code == OP_CDT_MODIFY:
-                new_bin, value = cdt.modify(bins.get(op.name), op)
+                new_bin, value = cdt_ops.modify(bins.get(op.name), op)
                 if new_bin is None:
                     bins.pop(op.name, None)
                 else:
