@@ -196,3 +196,46 @@ def test_list_op_on_a_string_bin_is_incompatible(client, key):
 ])
 def test_map_get_by_key_return_types(client, key, rt, want):
     assert _op(client, key, mops.map_get_by_key("m", "b", rt)) == {"m": want}
+
+
+# ------------------------------------------------------------------ inside filter expressions
+
+from aerospike_helpers import expressions as exp  # noqa: E402
+
+
+def _matching(client, ns, set_name, expr) -> list[int]:
+    q = client.query(ns, set_name)
+    return sorted(r[2]["i"] for r in q.results({"expressions": expr.compile()}))
+
+
+@pytest.fixture
+def rows(client, ns, set_name):
+    data = {0: [3, 1, 2], 1: [9, 9, 4], 2: [1], 3: []}
+    for i, lst in data.items():
+        client.put((ns, set_name, i), {"i": i, "l": lst, "m": {f"k{j}": v for j, v in enumerate(lst)}})
+    return data
+
+
+def test_list_get_by_rank_in_a_filter(client, ns, set_name, rows):
+    smallest = exp.ListGetByRank(None, aerospike.LIST_RETURN_VALUE, exp.ResultType.INTEGER, 0, exp.ListBin("l"))
+    assert _matching(client, ns, set_name, exp.Eq(smallest, 1)) == [0, 2]
+    largest = exp.ListGetByRank(None, aerospike.LIST_RETURN_VALUE, exp.ResultType.INTEGER, -1, exp.ListBin("l"))
+    assert _matching(client, ns, set_name, exp.GT(largest, 3)) == [1]
+
+
+def test_list_get_all_by_value_in_a_filter(client, ns, set_name, rows):
+    count = exp.ListGetByValue(None, aerospike.LIST_RETURN_COUNT, 9, exp.ListBin("l"))
+    assert _matching(client, ns, set_name, exp.Eq(count, 2)) == [1]
+    assert _matching(client, ns, set_name, exp.Eq(count, 0)) == [0, 2, 3]
+
+
+def test_map_get_by_rank_and_value_in_a_filter(client, ns, set_name, rows):
+    top = exp.MapGetByRank(None, aerospike.MAP_RETURN_VALUE, exp.ResultType.INTEGER, -1, exp.MapBin("m"))
+    assert _matching(client, ns, set_name, exp.Eq(top, 3)) == [0]
+    keys = exp.MapGetByValue(None, aerospike.MAP_RETURN_COUNT, 1, exp.MapBin("m"))
+    assert _matching(client, ns, set_name, exp.Eq(keys, 1)) == [0, 2]
+
+
+def test_list_get_by_index_count_in_a_filter(client, ns, set_name, rows):
+    n = exp.ListGetByIndexRangeToEnd(None, aerospike.LIST_RETURN_COUNT, 1, exp.ListBin("l"))
+    assert _matching(client, ns, set_name, exp.GE(n, 2)) == [0, 1]

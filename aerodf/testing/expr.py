@@ -26,6 +26,7 @@ from aerodf.protocol.constants import (
 )
 from aerodf.protocol.values import ValueCodecError, _convert, unpack_raw
 
+from . import cdt_ops
 from .store import Record, now_citrusleaf
 
 
@@ -578,26 +579,19 @@ def _call(node):
             v = ft(rec, env)
             return len(v) if isinstance(v, dict) else UNKNOWN
         return fn, X.T_INT
-    if code == X.LIST_GET_BY_INDEX and len(opnode) >= 3:
-        rt, fi = opnode[1], _compile(opnode[2])[0]
+    if code in cdt_ops.READ_CODES:
+        # a selecting list/map read (by index, rank, value, key...) with any return type
+        fargs = [_compile(a)[0] for a in opnode[1:]]
 
         def fn(rec, env):
-            v, i = ft(rec, env), fi(rec, env)
-            if not isinstance(v, list) or type(i) is not int or rt != X.RT_VALUE:
+            v = ft(rec, env)
+            args = [f(rec, env) for f in fargs]
+            if v is UNKNOWN or any(a is UNKNOWN for a in args):
                 return UNKNOWN
             try:
-                return v[i]
-            except IndexError:
+                return cdt_ops.evaluate(v, code, args)
+            except Exception:  # out of range, wrong type: the server's expression fails
                 return UNKNOWN
-        return fn, rtype
-    if code == X.MAP_GET_BY_KEY and len(opnode) >= 3:
-        rt, fk = opnode[1], _compile(opnode[2])[0]
-
-        def fn(rec, env):
-            v, k = ft(rec, env), fk(rec, env)
-            if not isinstance(v, dict) or rt != X.RT_VALUE:
-                return UNKNOWN
-            return v.get(k, UNKNOWN)
         return fn, rtype
     raise ExpUnsupported(f"CDT call op {code}")
 
