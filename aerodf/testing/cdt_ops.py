@@ -409,9 +409,21 @@ _MODIFIERS: dict[int, Callable] = {3: _m_insert, 4: _m_insert, 9: _m_set, 12: _m
 
 # ------------------------------------------------------------------ entry points
 
+# every op code of the server's CDT op table (server proto.h as_cdt_optype)
+_SERVER_CDT_OPS = frozenset([*range(0, 14), *range(16, 28), *range(32, 41), *range(64, 71), *range(73, 80),
+                             *range(81, 90), *range(96, 101), *range(102, 111), 0xFE, 0xFF])
+
+
+def _args(op: Op) -> list:
+    args = cdt._args(op)
+    if args[0] not in _SERVER_CDT_OPS:
+        raise _error(RC.PARAMETER_ERROR, f"invalid CDT op {args[0]}")
+    return args
+
+
 def read(b: Bin | None, op: Op):
     """A list or map read op's result, or :mod:`cdt`'s for the ops not here."""
-    args = cdt._args(op)
+    args = _args(op)
     code = args[0]
     if code in _SELECT_READS:
         items = _list_of(b)
@@ -429,7 +441,7 @@ def read(b: Bin | None, op: Op):
 
 def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
     """``(new bin, result)`` of a list modify op, or :mod:`cdt`'s for the ops not here."""
-    args = cdt._args(op)
+    args = _args(op)
     code = args[0]
     if code in READ_CODES:
         return b, read(b, op)

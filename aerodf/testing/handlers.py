@@ -9,6 +9,7 @@ codes); see ``shared/PROTOCOL.md`` for the wire details.
 from __future__ import annotations
 
 import struct
+import sys
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -21,7 +22,7 @@ from aerodf.protocol.constants import (
     FIELD_SET, FIELD_TASK_ID, FIELD_UDF_ARGLIST, FIELD_UDF_FUNCTION, FIELD_UDF_OP, FIELD_UDF_PACKAGE, INFO1_GET_ALL, INFO1_NOBINDATA, INFO2_CREATE_ONLY,
     INFO2_DELETE, INFO2_GENERATION, INFO2_GENERATION_GT, INFO2_RESPOND_ALL_OPS,
     INFO2_WRITE, INFO3_CREATE_OR_REPLACE, INFO3_LAST, INFO3_REPLACE_ONLY, INFO3_UPDATE_ONLY, MAX_BIN_NAME, MSG_TYPE_DATA, N_PARTITIONS,
-    OP_APPEND, OP_CDT_MODIFY, OP_CDT_READ, OP_DELETE_ALL, OP_INCR, OP_PREPEND, OP_READ,
+    OP_APPEND, OP_BIT_MODIFY, OP_BIT_READ, OP_CDT_MODIFY, OP_EXP_MODIFY, OP_EXP_READ, OP_HLL_MODIFY, OP_HLL_READ, OP_CDT_READ, OP_DELETE_ALL, OP_INCR, OP_PREPEND, OP_READ,
     OP_TOUCH, OP_WRITE, PT_BLOB, PT_FLOAT, PT_INTEGER, PT_NULL, PT_STRING,
     TTL_DONT_UPDATE, TTL_NEVER_EXPIRE, BATCH_MSG_GEN, BATCH_MSG_INFO, BATCH_MSG_INFO4,
     BATCH_MSG_REPEAT, BATCH_MSG_TTL,
@@ -161,6 +162,9 @@ class Handlers:
                 yield self.single(header, fields, payload, pos)
         except RequestError as exc:
             yield frame([msg(exc.code, info3=INFO3_LAST)])
+        except Exception as exc:  # a request this server mishandles still gets an answer
+            print(f"aerodf test server: {kind} request failed: {exc!r}", file=sys.stderr, flush=True)
+            yield frame([msg(RC.PARAMETER_ERROR, info3=INFO3_LAST)])
 
     # ------------------------------------------------------------ single record
 
@@ -196,9 +200,11 @@ class Handlers:
         out = Outcome(RC.OK, rec.gen, rec.void_time)
         if cmd.info1 & INFO1_NOBINDATA:
             return out
-        if cmd.info1 & INFO1_GET_ALL or not cmd.ops:
+        if cmd.info1 & INFO1_GET_ALL:
             out.ops, out.n_ops = rec.all_ops(), len(rec.bins)
             return out
+        if not cmd.ops:  # neither all bins nor any op (server read.c: bin op(s) expected)
+            return Outcome(RC.PARAMETER_ERROR)
         parts = []
         for op in cmd.ops:
             if op.op == OP_READ:
@@ -215,6 +221,8 @@ class Handlers:
                 value = cdt_ops.read(b, op)
                 parts.append(_result_op(op.name, value))
                 out.n_ops += 1
+            elif op.op in _KNOWN_OPS:
+                raise RequestError(RC.UNSUPPORTED_FEATURE, f"op {op.op} not implemented by the test server")
             else:
                 raise RequestError(RC.PARAMETER_ERROR, f"op {op.op} in a read")
         out.ops = b"".join(parts)
@@ -233,6 +241,8 @@ class Handlers:
                 return Outcome(RC.KEY_NOT_FOUND)
             ns.delete(cmd.digest)
             return Outcome(RC.OK)
+        if not cmd.ops:  # server write.c: bin op(s) expected
+            return Outcome(RC.PARAMETER_ERROR)
         if rec is not None and info2 & INFO2_CREATE_ONLY:
             return Outcome(RC.KEY_EXISTS)
         if rec is None and info3 & (INFO3_UPDATE_ONLY | INFO3_REPLACE_ONLY):
@@ -281,13 +291,17 @@ class Handlers:
                     bins[op.name] = new_bin
                 results.append(_result_op(op.name, value))
                 continue
+            elif code in _KNOWN_OPS:
+                return Outcome(RC.UNSUPPORTED_FEATURE)  # bit, HLL, expression ops: not here
             else:
-                return Outcome(RC.UNSUPPORTED_FEATURE)
+                return Outcome(RC.PARAMETER_ERROR)  # server write.c: unknown bin op
             if respond_all:
                 results.append(_result_op(op.name, None))
         if delete_record or not bins:
             if rec is not None:
                 ns.delete(cmd.digest)
+            elif delete_record:
+                return Outcome(RC.KEY_NOT_FOUND)  # deleting a record that does not exist
             elif not delete_record and cmd.ops and all(o.op == OP_WRITE for o in cmd.ops):
                 # writing only nulls to a record that does not exist
                 return Outcome(RC.OK)
@@ -437,7 +451,9 @@ class Handlers:
         ns = self.store.namespaces.get(cmd.namespace)
         if ns is None:
             return None
-        getall = bool(cmd.info1 & INFO1_GET_ALL) or not cmd.ops
+        getall = bool(cmd.info1 & INFO1_GET_ALL)
+        if not getall and not cmd.ops and not cmd.info1 & INFO1_NOBINDATA:
+            return None  # no ops to read: the slow path answers PARAMETER_ERROR
         names = [op.name for op in cmd.ops]
         return ns, bool(cmd.info1 & INFO1_NOBINDATA), getall, names, cmd.filter, frozenset(names)
 
@@ -608,6 +624,7 @@ def _partition_plan(fields: dict[int, bytes]) -> list[tuple[int, bytes | None]]:
     return plan
 
 
+_KNOWN_OPS = frozenset((OP_EXP_READ, OP_EXP_MODIFY, OP_BIT_READ, OP_BIT_MODIFY, OP_HLL_READ, OP_HLL_MODIFY))
 UDF_OP_BACKGROUND = 2  # FIELD_UDF_OP: 1 aggregate, 2 background, 3 background with a filter...
 _UDF_FAILED = "UDF: Execution Error 1"
 
@@ -621,16 +638,19 @@ def _result_op(name: str, value) -> bytes:
 
 
 def _incr(existing: Bin | None, op: Op) -> Bin:
-    if op.particle_type not in (PT_INTEGER, PT_FLOAT):
-        raise RequestError(RC.PARAMETER_ERROR, "increment by a non-number")
+    """INCR (server particle.c as_bin_particle_modify_from_client): on a missing bin
+    the op's value is written whatever its type; an integer bin takes integers only and
+    a float bin floats only; anything else is BIN_TYPE_ERROR (incompatible type)."""
+    if op.particle_type == PT_NULL:
+        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
+    if existing is None:
+        return Bin(op.name.encode(), op.particle_type, op.value)
+    if existing.ptype != op.particle_type or existing.ptype not in (PT_INTEGER, PT_FLOAT):
+        raise RequestError(RC.BIN_TYPE_ERROR, "increment of a bin of another type")
     try:
         delta = decode_particle(op.particle_type, op.value)
     except ValueCodecError:
         raise RequestError(RC.PARAMETER_ERROR) from None
-    if existing is None:
-        return Bin(op.name.encode(), op.particle_type, op.value)
-    if existing.ptype != op.particle_type:
-        raise RequestError(RC.BIN_TYPE_ERROR, "increment of a bin of another type")
     v = existing.value() + delta
     if op.particle_type == PT_INTEGER:
         v = ((v + (1 << 63)) % (1 << 64)) - (1 << 63)
@@ -639,11 +659,13 @@ def _incr(existing: Bin | None, op: Op) -> Bin:
 
 
 def _concat(existing: Bin | None, op: Op, prepend: bool) -> Bin:
-    if op.particle_type not in (PT_STRING, PT_BLOB):
-        raise RequestError(RC.BIN_TYPE_ERROR, "append/prepend needs a string or blob")
+    """APPEND / PREPEND: like INCR, a create on a missing bin; a string bin takes
+    strings and a blob bin blobs, anything else is BIN_TYPE_ERROR."""
+    if op.particle_type == PT_NULL:
+        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
     if existing is None:
         return Bin(op.name.encode(), op.particle_type, op.value)
-    if existing.ptype != op.particle_type:
+    if existing.ptype != op.particle_type or existing.ptype not in (PT_STRING, PT_BLOB):
         raise RequestError(RC.BIN_TYPE_ERROR, "append/prepend to a bin of another type")
     data = op.value + existing.data if prepend else existing.data + op.value
     return Bin(op.name.encode(), op.particle_type, data)
