@@ -82,10 +82,10 @@ def compile_filter(data: bytes) -> Compiled:
 
 
 def _literal(v: Any) -> tuple[Fn, int | None]:
-    if isinstance(v, bytes):
-        v = _convert(v)
-    elif isinstance(v, (list, dict)):
-        raise ExpError("a list or map literal must be quoted")
+    if isinstance(v, (bytes, dict)):
+        v = _convert(v)  # a msgpack map is a map literal as it stands
+    elif isinstance(v, list):
+        raise ExpError("a list literal must be quoted")
     t = _PY_TO_T.get(type(v))
     return (lambda rec, env: v), t
 
@@ -229,6 +229,20 @@ def _type_checks(nodes: list) -> list[tuple[str, int]] | None:
     return out
 
 
+def _logical_args(node, at_least: int = 2) -> list:
+    """The compiled arguments of and / or / exclusive / not: booleans only (server
+    exp.c build_logical_vargs, build_logical_not)."""
+    if len(node) - 1 < at_least:
+        raise ExpError(f"logical op {node[0]} needs at least {at_least} arguments")
+    out = []
+    for n in node[1:]:
+        f, t = _compile(n)
+        if t is not None and t != X.T_BOOL:
+            raise ExpError(f"logical op {node[0]} on a non-boolean argument")
+        out.append(f)
+    return out
+
+
 def _and(node):
     checks = _type_checks(node[1:])
     if checks:
@@ -242,7 +256,7 @@ def _and(node):
                     return False
             return True
         return all_types, X.T_BOOL
-    parts = [_compile(n)[0] for n in node[1:]]
+    parts = _logical_args(node)
 
     def fn(rec, env):
         unknown = False
@@ -257,7 +271,7 @@ def _and(node):
 
 
 def _or(node):
-    parts = [_compile(n)[0] for n in node[1:]]
+    parts = _logical_args(node)
 
     def fn(rec, env):
         unknown = False
@@ -272,7 +286,9 @@ def _or(node):
 
 
 def _not(node):
-    f, _ = _compile(node[1])
+    if len(node) != 2:
+        raise ExpError("not takes one argument")
+    (f,) = _logical_args(node, 1)
 
     def fn(rec, env):
         v = f(rec, env)
@@ -285,7 +301,7 @@ def _not(node):
 
 
 def _exclusive(node):
-    parts = [_compile(n)[0] for n in node[1:]]
+    parts = _logical_args(node)
 
     def fn(rec, env):
         n_true = 0
@@ -317,7 +333,14 @@ def _arith(kind):
         types = {t for _, t in fs if t is not None}
         if len(types) > 1 or (types and not types <= {X.T_INT, X.T_FLOAT}):
             raise ExpError("arithmetic arguments must all be int or all be float")
-        rtype = types.pop() if types else None
+        need = _ARITH_TYPES.get(kind)
+        if need is not None:
+            # server exp.c build_math_pow / _log / _mod, build_float_op: fixed operand types
+            if len(fs) != (1 if kind in (X.FLOOR, X.CEIL) else 2):
+                raise ExpError(f"op {kind} takes {1 if kind in (X.FLOOR, X.CEIL) else 2} arguments")
+            if types and types != {need}:
+                raise ExpError(f"op {kind} needs {'float' if need == X.T_FLOAT else 'integer'} arguments")
+        rtype = types.pop() if types else need
         fns = [f for f, _ in fs]
 
         def fn(rec, env):
@@ -329,9 +352,14 @@ def _arith(kind):
                 vals.append(v)
             if len({type(v) for v in vals}) > 1:
                 return UNKNOWN
+            if need is not None and type(vals[0]) is not (float if need == X.T_FLOAT else int):
+                return UNKNOWN
             return _apply(kind, vals)
         return fn, rtype
     return build
+
+
+_ARITH_TYPES = {X.POW: X.T_FLOAT, X.LOG: X.T_FLOAT, X.FLOOR: X.T_FLOAT, X.CEIL: X.T_FLOAT, X.MOD: X.T_INT}
 
 
 def _idiv(a: int, b: int) -> int:
@@ -385,8 +413,17 @@ def _apply(kind, vals):
     return _wrap64(acc) if isint else acc
 
 
+def _typed_arg(node, want: int, name: str):
+    if len(node) != 2:
+        raise ExpError(f"{name} takes one argument")
+    f, t = _compile(node[1])
+    if t is not None and t != want:  # server exp.c build_float_op / build_int_op
+        raise ExpError(f"{name} of a {t} value")
+    return f
+
+
 def _to_int(node):
-    f, _ = _compile(node[1])
+    f = _typed_arg(node, X.T_FLOAT, "to_int")
 
     def fn(rec, env):
         v = f(rec, env)
@@ -397,7 +434,7 @@ def _to_int(node):
 
 
 def _to_float(node):
-    f, _ = _compile(node[1])
+    f = _typed_arg(node, X.T_INT, "to_float")
 
     def fn(rec, env):
         v = f(rec, env)
@@ -603,7 +640,13 @@ def _call(node):
     raise ExpUnsupported(f"CDT call op {code}")
 
 
+def _unknown(node):
+    """``Unknown()``: evaluates to unknown (in a cond or let, it fails the filter)."""
+    return (lambda rec, env: UNKNOWN), None
+
+
 _BUILDERS: dict[int, Callable] = {
+    0: _unknown,  # EXP_UNK
     X.EQ: _comparison(_eq), X.NE: _comparison(_ne), X.GT: _comparison(_gt),
     X.GE: _comparison(_ge), X.LT: _comparison(_lt), X.LE: _comparison(_le),
     X.REGEX: _regex, X.IN_LIST: _in_list,
