@@ -11,9 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import time
 from typing import TYPE_CHECKING
 
 from aerodf.protocol import resultcodes as RC
+from aerodf.protocol.constants import CITRUSLEAF_EPOCH
 from aerodf.protocol.info import parse_kv, partition_bitmap
 
 from .faults import Fault
@@ -351,22 +354,51 @@ def _query_show(cluster, node, args):
     return jobs[n]
 
 
+def _strtoul(text: str) -> int:
+    """C ``strtoul(text, NULL, 0)``: decimal, 0x hex or 0 octal, up to the first bad character."""
+    m = re.match(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if m is None:
+        return 0
+    digits = m.group(1)
+    if digits[:2].lower() == "0x":
+        return int(digits, 16)
+    return int(digits, 8) if digits.startswith("0") else int(digits)
+
+
+def _truncate_lut_ns(args: str) -> int:
+    """The truncate threshold as UTC nanoseconds at millisecond resolution (server
+    truncate.c as_truncate_cmd): records last updated before it go. No ``lut`` means
+    now; one before the 2010 epoch, unparseable or in the future is refused."""
+    now_ms = time.time_ns() // 1_000_000
+    lut = _param(args, ("lut",), 24)
+    if lut is None:
+        return now_ms * 1_000_000
+    lut_ms = _strtoul(lut) // 1_000_000
+    if lut_ms <= CITRUSLEAF_EPOCH * 1000:
+        raise InfoError(RC.PARAMETER_ERROR, "would truncate to 0")
+    if lut_ms > now_ms:
+        raise InfoError(RC.PARAMETER_ERROR, "would truncate in the future")
+    return lut_ms * 1_000_000
+
+
 def _truncate(cluster, node, args):
-    kv = parse_kv(args)
-    ns = cluster.store.namespaces.get(kv.get("namespace") or "")
-    if ns is None:
-        return "ERROR:20:namespace not found"
-    lut = int(kv["lut"]) if kv.get("lut") else None
-    ns.truncate(kv.get("set") or None, lut)
+    ns_name = _param(args, ("namespace",), 32, required=True)
+    set_name = _param(args, ("set",), 64, required=True)
+    before = _truncate_lut_ns(args)
+    ns = cluster.store.namespaces.get(ns_name)
+    if ns is not None:  # an unknown namespace is no error: the command goes to every node's SMD
+        ns.truncate(set_name, before - 1)
     return "ok"
 
 
 def _truncate_namespace(cluster, node, args):
-    kv = parse_kv(args)
-    ns = cluster.store.namespaces.get(kv.get("namespace") or "")
-    if ns is None:
-        return "ERROR:20:namespace not found"
-    ns.truncate(None, None)
+    ns_name = _param(args, ("namespace",), 32, required=True)
+    if _raw_param(args, "set") is not None:
+        raise InfoError(RC.PARAMETER_ERROR, "unexpected set name in command")
+    before = _truncate_lut_ns(args)
+    ns = cluster.store.namespaces.get(ns_name)
+    if ns is not None:
+        ns.truncate(None, before - 1)
     return "ok"
 
 
