@@ -95,3 +95,9 @@ def test_create_with_128_character_set_name_fails_4(client, ns, set_name):
 ])
 def test_sindex_create_bad_arguments(client, args, code):
     assert _info(client, f"sindex-create:{args}").startswith(f"ERROR:{code}:")
+
+
+def test_unknown_info_command_is_an_error(client):
+    assert _info(client, "no-such-command") == "ERROR:4:"
+    assert _info(client, "no-such-command:x=1") == "ERROR:4:"
+    assert _info(client, "build") != ""  # the connection serves on

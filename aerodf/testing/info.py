@@ -1,7 +1,7 @@
 """Info commands of the test server (server ``as/src/base/thr_info.c``).
 
 Every requested name is answered, in order, echoing the exact request string;
-unknown names get an empty value, as the clients expect. ``aerodf-*`` names
+an unknown name gets the server's ``ERROR:4:unrecognized command``. ``aerodf-*`` names
 are this server's own control commands (fault injection, node stop / start,
 statistics) and exist on no real server.
 """
@@ -39,7 +39,7 @@ def answer(cluster: "Cluster", node: "Node", request: str) -> str:
         name, _, args = name.partition("/")
     fn = _HANDLERS.get(name)
     if fn is None:
-        return ""
+        return f"ERROR:{RC.PARAMETER_ERROR}:unrecognized command"
     try:
         return fn(cluster, node, args)
     except InfoError as exc:
