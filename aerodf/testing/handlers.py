@@ -8,6 +8,7 @@ codes); see ``shared/PROTOCOL.md`` for the wire details.
 
 from __future__ import annotations
 
+import base64
 import struct
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Iterator
 from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.constants import (
     DIGEST_SIZE, FIELD_BATCH_INDEX, FIELD_BATCH_INDEX_WITH_SET, FIELD_DIGEST,
-    FIELD_DIGEST_ARRAY, FIELD_FILTER_EXP, FIELD_INDEX_NAME, FIELD_INDEX_RANGE,
+    FIELD_DIGEST_ARRAY, FIELD_FILTER_EXP, FIELD_INDEX_EXPRESSION, FIELD_INDEX_NAME, FIELD_INDEX_RANGE,
     FIELD_INDEX_TYPE, FIELD_KEY, FIELD_MAX_RECORDS, FIELD_NAMESPACE, FIELD_PID_ARRAY,
     FIELD_SET, FIELD_TASK_ID, FIELD_UDF_ARGLIST, FIELD_UDF_FUNCTION, FIELD_UDF_OP, FIELD_UDF_PACKAGE, INFO1_GET_ALL, INFO1_NOBINDATA, INFO2_CREATE_ONLY,
     INFO2_DELETE, INFO2_GENERATION, INFO2_GENERATION_GT, INFO2_RESPOND_ALL_OPS,
@@ -574,19 +575,21 @@ class Handlers:
             raise RequestError(RC.PARAMETER_ERROR, "bad index range") from None
         itype_code = fields.get(FIELD_INDEX_TYPE, b"\x00")[0]
         itype = {0: "DEFAULT", 1: "LIST", 2: "MAPKEYS", 3: "MAPVALUES"}.get(itype_code, "DEFAULT")
-        want = "STRING" if ptype == PT_STRING else "NUMERIC"
+        want = {PT_STRING: ("STRING",), PT_BLOB: ("BLOB",)}.get(ptype, ("NUMERIC", "INTEGER"))
         wanted_name = fields.get(FIELD_INDEX_NAME, b"").decode() or None
+        exp = fields.get(FIELD_INDEX_EXPRESSION)
+        exp_b64 = base64.b64encode(exp).decode() if exp else None
         idx: SIndex | None = None
-        for s in ns.sindexes.values():
-            if wanted_name and s.name != wanted_name:
-                continue
-            if s.bin == bin_name and s.itype == itype and s.ktype in (
-                (want,) if want == "STRING" else ("NUMERIC", "INTEGER")
-            ) and (s.set_name is None or s.set_name == set_name):
-                idx = s
-                break
+        if wanted_name:  # by name (server query.c find_sindex): the index named, whatever its bin
+            idx = ns.sindexes.get(wanted_name)
+        else:
+            for s in ns.sindexes.values():
+                if (s.exp == exp_b64 and (exp_b64 is not None or s.bin == bin_name) and s.itype == itype
+                        and s.ktype in want and (s.set_name is None or s.set_name == set_name)):
+                    idx = s
+                    break
         if idx is None:
-            raise RequestError(RC.INDEX_NOT_FOUND, f"no index on {bin_name}")
+            raise RequestError(RC.INDEX_NOT_FOUND, f"no index on {bin_name or wanted_name or 'the expression'}")
         if ptype == PT_INTEGER:
             lo = struct.unpack(">q", begin)[0]
             hi = struct.unpack(">q", end)[0]
@@ -594,7 +597,7 @@ class Handlers:
             def match(rec):
                 return any(lo <= v <= hi for v in idx.values_of(rec))
         else:
-            target = begin.decode()
+            target = begin.decode() if ptype == PT_STRING else bytes(begin)
 
             def match(rec):
                 return target in idx.values_of(rec)

@@ -133,9 +133,23 @@ _ITYPES = ("default", "list", "mapkeys", "mapvalues")
 _KTYPES = {"numeric": "NUMERIC", "string": "STRING", "blob": "BLOB", "geo2dsphere": "GEO2DSPHERE"}
 
 
+def _index_expression(b64: str):
+    """The evaluator of an expression index's base64 expression (8.1 ``exp=``)."""
+    from aerodf.protocol.values import ValueCodecError, unpack_raw
+
+    from .expr import ExpError, _compile
+
+    try:
+        fn, _t = _compile(unpack_raw(base64.b64decode(b64, validate=True)))
+    except (ValueError, ValueCodecError, ExpError) as exc:
+        raise InfoError(RC.PARAMETER_ERROR, f"bad 'exp' - {exc}") from None
+    return fn
+
+
 def _sindex_line(ns_name: str, s: SIndex) -> str:
-    return (f"ns={ns_name}:indexname={s.name}:set={s.set_name or 'null'}:bin={s.bin}:"
-            f"type={s.ktype.lower()}:indextype={s.itype.lower()}:context=null:exp=null:state=RW")
+    # an expression index shows its expression in base64 (the server's b64=true form)
+    return (f"ns={ns_name}:indexname={s.name}:set={s.set_name or 'null'}:bin={s.bin or 'null'}:"
+            f"type={s.ktype.lower()}:indextype={s.itype.lower()}:context=null:exp={s.exp or 'null'}:state=RW")
 
 
 def _sindex_lines(cluster, only: str | None = None) -> str:
@@ -180,6 +194,7 @@ def _sindex_create(cluster, node, args):
                         "'mapkeys', 'mapvalues'")
     indexdata = _param(args, ("indexdata",), 64 + 16)
     ktype = _param(args, ("type",), 32)
+    exp = exp_fn = None
     if indexdata is None and ktype is None:
         raise InfoError(RC.PARAMETER_ERROR, "both 'indexdata' and 'type' are missing")
     if indexdata is not None and ktype is not None:
@@ -195,7 +210,7 @@ def _sindex_create(cluster, node, args):
         if bin_name is None and exp is None:
             raise InfoError(RC.PARAMETER_ERROR, "both 'bin' and 'exp' are missing")
         if exp is not None:
-            raise InfoError(RC.UNSUPPORTED_FEATURE, "the test server has no expression indexes")
+            exp_fn = _index_expression(exp)
     else:
         bin_name, comma, ktype = indexdata.partition(",")
         if not comma:
@@ -214,14 +229,15 @@ def _sindex_create(cluster, node, args):
     ns = cluster.store.namespaces.get(ns_name)
     if ns is None:
         raise InfoError(RC.INVALID_NAMESPACE, "namespace not found")
-    new = SIndex(name, ns.name, set_name, bin_name, ktype, itype.upper())
+    new = SIndex(name, ns.name, set_name, bin_name or "", ktype, itype.upper(), exp, exp_fn)
     old = ns.sindexes.get(name)
     if old is not None:
         if old != new:
             raise InfoError(RC.INDEX_FOUND, "'indexname' already exists with different definition")
         return "ok"  # the same index again: servers after 6.0 answer ok
     for other in list(ns.sindexes.values()):
-        if (other.set_name, other.bin, other.ktype, other.itype) == (set_name, bin_name, ktype, new.itype):
+        if (other.set_name, other.bin, other.ktype, other.itype, other.exp) == (
+                new.set_name, new.bin, new.ktype, new.itype, new.exp):
             del ns.sindexes[other.name]  # one definition, a new name: the server renames it
     ns.sindexes[name] = new
     return "ok"

@@ -81,25 +81,33 @@ class SIndex:
     bin: str
     ktype: str  # NUMERIC | STRING | BLOB | GEO2DSPHERE
     itype: str = "DEFAULT"  # DEFAULT | LIST | MAPKEYS | MAPVALUES
+    exp: str | None = None  # an expression index (8.1): its base64 expression instead of a bin
+    exp_fn: object = field(default=None, compare=False, repr=False)  # (record, env) -> value
 
     def values_of(self, rec: Record) -> list:
         """The indexable values of a record (several for list/map indexes)."""
-        b = rec.bins.get(self.bin)
-        if b is None:
-            return []
-        want = {"NUMERIC": PT_INTEGER, "INTEGER": PT_INTEGER, "STRING": PT_STRING}.get(self.ktype)
+        py = _KTYPE_PY.get(self.ktype)
+        if self.exp_fn is not None:
+            v = self.exp_fn(rec, {})
+        else:
+            b = rec.bins.get(self.bin)
+            if b is None:
+                return []
+            v = b.value()
         if self.itype == "DEFAULT":
-            return [b.value()] if b.ptype == want else []
-        if self.itype == "LIST" and b.ptype == PT_LIST:
-            items = b.value()
-        elif self.itype == "MAPKEYS" and b.ptype == PT_MAP:
-            items = list(b.value().keys())
-        elif self.itype == "MAPVALUES" and b.ptype == PT_MAP:
-            items = list(b.value().values())
+            return [v] if type(v) is py else []
+        if self.itype == "LIST" and isinstance(v, list):
+            items = v
+        elif self.itype == "MAPKEYS" and isinstance(v, dict):
+            items = list(v.keys())
+        elif self.itype == "MAPVALUES" and isinstance(v, dict):
+            items = list(v.values())
         else:
             return []
-        py = int if want == PT_INTEGER else str
-        return [v for v in items if type(v) is py]
+        return [x for x in items if type(x) is py]
+
+
+_KTYPE_PY = {"NUMERIC": int, "INTEGER": int, "STRING": str, "BLOB": bytes}
 
 
 @dataclass
