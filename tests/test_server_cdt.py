@@ -239,3 +239,23 @@ def test_map_get_by_rank_and_value_in_a_filter(client, ns, set_name, rows):
 def test_list_get_by_index_count_in_a_filter(client, ns, set_name, rows):
     n = exp.ListGetByIndexRangeToEnd(None, aerospike.LIST_RETURN_COUNT, 1, exp.ListBin("l"))
     assert _matching(client, ns, set_name, exp.GE(n, 2)) == [0, 1]
+
+
+def test_map_selection_by_index_rank_value_and_relative(client, key):
+    # m = {"a": 3, "b": 1, "c": 2}: index follows key order, rank value order
+    assert _op(client, key, mops.map_get_by_index("m", 0, aerospike.MAP_RETURN_KEY)) == {"m": "a"}
+    assert _op(client, key, mops.map_get_by_rank("m", 0, aerospike.MAP_RETURN_KEY)) == {"m": "b"}
+    assert _op(client, key, mops.map_get_by_rank_range("m", 1, 2, aerospike.MAP_RETURN_VALUE)) == {"m": [2, 3]}
+    assert _op(client, key, mops.map_get_by_value("m", 2, aerospike.MAP_RETURN_KEY)) == {"m": ["c"]}
+    assert _op(client, key, mops.map_get_by_key_list("m", ["a", "c"], aerospike.MAP_RETURN_VALUE)) \
+        == {"m": [3, 2]}
+    assert _op(client, key, mops.map_get_by_key_index_range_relative("m", "b", 1, aerospike.MAP_RETURN_KEY, 1)) \
+        == {"m": ["c"]}
+    assert _op(client, key, mops.map_get_by_value_rank_range_relative("m", 2, -1, aerospike.MAP_RETURN_VALUE)) \
+        == {"m": [1, 2, 3]}
+
+
+def test_map_remove_by_key_and_rank(client, key):
+    assert _op(client, key, mops.map_remove_by_key("m", "a", aerospike.MAP_RETURN_VALUE)) == {"m": 3}
+    assert _op(client, key, mops.map_remove_by_rank("m", 0, aerospike.MAP_RETURN_KEY)) == {"m": "b"}
+    assert _stored(client, key, "m") == {"c": 2}

@@ -252,6 +252,18 @@ def _on_values(selector):
     return fn
 
 
+def _key_rel_index(items, args, multi, keys=None):
+    """Keys from (the position ``key`` has, or would have, in key order) + ``index``."""
+    key, index = args[0], _int(args[1], "index")
+    count = UINT32_MAX if len(args) < 3 else _int(args[2], "count")
+    k = order_key(key)
+    start = sum(1 for x in keys if order_key(x) < k) + index
+    if start < 0:
+        count = max(0, count + start)
+        start = 0
+    return list(range(start, min(len(keys), start + count))), None
+
+
 def _map_index(items, args, multi, keys=None):
     return sel_index(items, args, multi)  # index = position in key order
 
@@ -268,6 +280,8 @@ _MAP_READS: dict[int, tuple[Callable, bool, int | None]] = {
     106: (_on_values(sel_rank), True, None),       # MAP_GET_BY_RANK_RANGE
     107: (_on_keys(sel_value_list), True, None),   # MAP_GET_BY_KEY_LIST
     108: (_on_values(sel_value_list), True, None), # MAP_GET_BY_VALUE_LIST
+    109: (_key_rel_index, True, None),             # MAP_GET_BY_KEY_REL_INDEX_RANGE
+    110: (_on_values(sel_rel_rank), True, None),   # MAP_GET_BY_VALUE_REL_RANK_RANGE
 }
 _MAP_REMOVES: dict[int, tuple[Callable, bool, int | None]] = {
     76: (_on_keys(sel_value), False, None),        # MAP_REMOVE_BY_KEY
@@ -280,6 +294,8 @@ _MAP_REMOVES: dict[int, tuple[Callable, bool, int | None]] = {
     85: (_map_index, True, None),                  # MAP_REMOVE_BY_INDEX_RANGE
     86: (_on_values(sel_interval), True, None),    # MAP_REMOVE_BY_VALUE_INTERVAL
     87: (_on_values(sel_rank), True, None),        # MAP_REMOVE_BY_RANK_RANGE
+    88: (_key_rel_index, True, None),              # MAP_REMOVE_BY_KEY_REL_INDEX_RANGE
+    89: (_on_values(sel_rel_rank), True, None),    # MAP_REMOVE_BY_VALUE_REL_RANK_RANGE
 }
 READ_CODES = frozenset(_SELECT_READS) | frozenset(_MAP_READS)
 
