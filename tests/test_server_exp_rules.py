@@ -71,3 +71,17 @@ def test_unknown_in_let_filters_out(client, key):
 def test_map_literal_in_a_comparison(client, key):
     assert _get(client, key, exp.Eq(exp.MapBin("m"), {"a": 1}))["i"] == 4
     assert _code(client, key, exp.Eq(exp.MapBin("m"), {"a": 2})) == 27
+
+
+def test_geo_point_within_region(client, ns, set_name):
+    from aerospike import GeoJSON
+
+    client.put((ns, set_name, "in"), {"i": 1, "loc": GeoJSON({"type": "Point", "coordinates": [-122.0, 37.5]})})
+    client.put((ns, set_name, "out"), {"i": 2, "loc": GeoJSON({"type": "Point", "coordinates": [-121.0, 38.5]})})
+    square = GeoJSON({"type": "Polygon", "coordinates": [[[-122.5, 37.0], [-121.5, 37.0], [-121.5, 38.0],
+                                                          [-122.5, 38.0], [-122.5, 37.0]]]})
+    circle = GeoJSON({"type": "AeroCircle", "coordinates": [[-122.0, 37.5], 1000.0]})
+    for region in (square, circle):
+        expr = exp.CmpGeo(exp.GeoBin("loc"), region).compile()
+        got = [r[2]["i"] for r in client.query(ns, set_name).results({"expressions": expr})]
+        assert got == [1]

@@ -24,7 +24,7 @@ from aerodf.protocol.constants import (
     BLOB_TYPES, CITRUSLEAF_EPOCH, PT_BOOL, PT_FLOAT, PT_GEOJSON, PT_INTEGER, PT_LIST,
     PT_MAP, PT_STRING,
 )
-from aerodf.protocol.values import ValueCodecError, _convert, unpack_raw
+from aerodf.protocol.values import GeoJSON, ValueCodecError, _convert, unpack_raw
 
 from . import cdt_ops
 from .store import Record, now_citrusleaf
@@ -640,6 +640,74 @@ def _call(node):
     raise ExpUnsupported(f"CDT call op {code}")
 
 
+# ------------------------------------------------------------------ geo
+
+_EARTH_RADIUS_M = 6371008.8  # mean radius, as S2's
+
+
+def _geo_shape(v):
+    """``("point", (lng, lat))``, ``("circle", (lng, lat, metres))`` or ``("polygon", rings)``."""
+    import json
+
+    try:
+        g = json.loads(v)
+        t, c = g["type"], g["coordinates"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if t == "Point":
+        return "point", (float(c[0]), float(c[1]))
+    if t == "AeroCircle":
+        return "circle", (float(c[0][0]), float(c[0][1]), float(c[1]))
+    if t == "Polygon":
+        return "polygon", [[(float(x), float(y)) for x, y in ring] for ring in c]
+    return None
+
+
+def _in_ring(pt, ring) -> bool:
+    x, y = pt
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1]):
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            inside = not inside
+    return inside
+
+
+def _point_in(pt, region) -> bool:
+    kind, shape = region
+    if kind == "circle":
+        lng1, lat1, radius = shape
+        lng0, lat0 = pt
+        p0, p1 = math.radians(lat0), math.radians(lat1)
+        d = 2 * math.asin(math.sqrt(math.sin((p1 - p0) / 2) ** 2
+                                    + math.cos(p0) * math.cos(p1) * math.sin(math.radians(lng1 - lng0) / 2) ** 2))
+        return d * _EARTH_RADIUS_M <= radius
+    outer, *holes = shape
+    return _in_ring(pt, outer) and not any(_in_ring(pt, h) for h in holes)
+
+
+def _geo(node):
+    """``[CMP_GEO, a, b]``: true when a point lies within a region (either way round)."""
+    if len(node) != 3:
+        raise ExpError("geo compare takes two arguments")
+    (fa, ta), (fb, tb) = _compile(node[1]), _compile(node[2])
+    if any(t is not None and t != X.T_GEO for t in (ta, tb)):
+        raise ExpError("geo compare of a non-geojson value")
+
+    def fn(rec, env):
+        a, b = fa(rec, env), fb(rec, env)
+        if not isinstance(a, GeoJSON) or not isinstance(b, GeoJSON):
+            return UNKNOWN
+        sa, sb = _geo_shape(a), _geo_shape(b)
+        if sa is None or sb is None:
+            return UNKNOWN
+        if sa[0] == "point" and sb[0] != "point":
+            return _point_in(sa[1], sb)
+        if sb[0] == "point" and sa[0] != "point":
+            return _point_in(sb[1], sa)
+        return False  # region against region: not evaluated here
+    return fn, X.T_BOOL
+
+
 def _unknown(node):
     """``Unknown()``: evaluates to unknown (in a cond or let, it fails the filter)."""
     return (lambda rec, env: UNKNOWN), None
@@ -647,6 +715,7 @@ def _unknown(node):
 
 _BUILDERS: dict[int, Callable] = {
     0: _unknown,  # EXP_UNK
+    X.GEO: _geo,
     X.EQ: _comparison(_eq), X.NE: _comparison(_ne), X.GT: _comparison(_gt),
     X.GE: _comparison(_ge), X.LT: _comparison(_lt), X.LE: _comparison(_le),
     X.REGEX: _regex, X.IN_LIST: _in_list,
