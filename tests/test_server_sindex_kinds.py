@@ -61,3 +61,19 @@ def test_expression_index_query(client, ns, rows):
         assert _is(q.results()) == [5]
     finally:
         client.index_remove(ns, name)
+
+
+def test_index_with_a_nested_context(client, ns, set_name):
+    from aerospike_helpers import cdt_ctx
+
+    for i in range(4):
+        client.put((ns, set_name, i), {"i": i, "m": {"inner": [i % 2, 10 + i]}})
+    name = f"{set_name}_ctx"
+    ctx = [cdt_ctx.cdt_ctx_map_key("inner"), cdt_ctx.cdt_ctx_list_index(1)]
+    client.index_cdt_create(ns, set_name, "m", aerospike.INDEX_TYPE_DEFAULT, aerospike.INDEX_NUMERIC, name, ctx)
+    try:
+        q = client.query(ns, set_name)
+        q.where(p.range("m", aerospike.INDEX_TYPE_DEFAULT, 11, 12), ctx)
+        assert _is(q.results()) == [1, 2]
+    finally:
+        client.index_remove(ns, name)

@@ -423,6 +423,46 @@ def _m_increment(items, args, op):
 _MODIFIERS: dict[int, Callable] = {3: _m_insert, 4: _m_insert, 9: _m_set, 12: _m_increment}
 
 
+# ------------------------------------------------------------------ contexts
+
+def resolve_context(ctx: list, value):
+    """The element a CDT context (``[type, operand, ...]``, server cdt.c) selects in
+    ``value``, or None when it selects nothing."""
+    if not isinstance(ctx, list) or len(ctx) % 2:
+        raise _error(RC.PARAMETER_ERROR, "bad CDT context")
+    for t, operand in zip(ctx[::2], ctx[1::2]):
+        if type(t) is not int:
+            raise _error(RC.PARAMETER_ERROR, "bad CDT context")
+        t &= 0x3F  # drop the create flags
+        if t in (0x10, 0x11, 0x13):
+            if not isinstance(value, list):
+                return None
+            items = value
+        elif t in (0x20, 0x21, 0x22, 0x23):
+            if not isinstance(value, dict):
+                return None
+            keys, items = _key_order(value)
+        else:
+            raise _error(RC.PARAMETER_ERROR, f"bad CDT context type {t}")
+        try:
+            if t in (0x10, 0x20):  # by index (maps: in key order)
+                i = _single_index(_int(operand, "index"), len(items))
+            elif t in (0x11, 0x21):  # by rank
+                i = _rank_order(items)[_single_index(_int(operand, "rank"), len(items))]
+            elif t == 0x22:  # map key
+                hits = [j for j, k in enumerate(keys) if _cmp_eq(k, operand)]
+                i = hits[0] if hits else None
+            else:  # by value
+                hits = [j for j, v in enumerate(items) if _cmp_eq(v, operand)]
+                i = hits[0] if hits else None
+        except Exception:  # out of range: nothing selected
+            return None
+        if i is None:
+            return None
+        value = items[i]
+    return value
+
+
 # ------------------------------------------------------------------ entry points
 
 # every op code of the server's CDT op table (server proto.h as_cdt_optype)

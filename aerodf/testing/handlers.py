@@ -18,7 +18,7 @@ from typing import Iterator
 from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.constants import (
     DIGEST_SIZE, FIELD_BATCH_INDEX, FIELD_BATCH_INDEX_WITH_SET, FIELD_DIGEST,
-    FIELD_DIGEST_ARRAY, FIELD_FILTER_EXP, FIELD_INDEX_EXPRESSION, FIELD_INDEX_NAME, FIELD_INDEX_RANGE,
+    FIELD_DIGEST_ARRAY, FIELD_FILTER_EXP, FIELD_INDEX_CONTEXT, FIELD_INDEX_EXPRESSION, FIELD_INDEX_NAME, FIELD_INDEX_RANGE,
     FIELD_INDEX_TYPE, FIELD_KEY, FIELD_MAX_RECORDS, FIELD_NAMESPACE, FIELD_PID_ARRAY,
     FIELD_SET, FIELD_TASK_ID, FIELD_UDF_ARGLIST, FIELD_UDF_FUNCTION, FIELD_UDF_OP, FIELD_UDF_PACKAGE, INFO1_GET_ALL, INFO1_NOBINDATA, INFO2_CREATE_ONLY,
     INFO2_DELETE, INFO2_GENERATION, INFO2_GENERATION_GT, INFO2_RESPOND_ALL_OPS,
@@ -579,12 +579,15 @@ class Handlers:
         wanted_name = fields.get(FIELD_INDEX_NAME, b"").decode() or None
         exp = fields.get(FIELD_INDEX_EXPRESSION)
         exp_b64 = base64.b64encode(exp).decode() if exp else None
+        ctx = fields.get(FIELD_INDEX_CONTEXT)
+        ctx_b64 = base64.b64encode(ctx).decode() if ctx else None
         idx: SIndex | None = None
         if wanted_name:  # by name (server query.c find_sindex): the index named, whatever its bin
             idx = ns.sindexes.get(wanted_name)
         else:
             for s in ns.sindexes.values():
-                if (s.exp == exp_b64 and (exp_b64 is not None or s.bin == bin_name) and s.itype == itype
+                if (s.exp == exp_b64 and s.ctx == ctx_b64 and (exp_b64 is not None or s.bin == bin_name)
+                        and s.itype == itype
                         and s.ktype in want and (s.set_name is None or s.set_name == set_name)):
                     idx = s
                     break

@@ -149,7 +149,7 @@ def _index_expression(b64: str):
 def _sindex_line(ns_name: str, s: SIndex) -> str:
     # an expression index shows its expression in base64 (the server's b64=true form)
     return (f"ns={ns_name}:indexname={s.name}:set={s.set_name or 'null'}:bin={s.bin or 'null'}:"
-            f"type={s.ktype.lower()}:indextype={s.itype.lower()}:context=null:exp={s.exp or 'null'}:state=RW")
+            f"type={s.ktype.lower()}:indextype={s.itype.lower()}:context={s.ctx or 'null'}:exp={s.exp or 'null'}:state=RW")
 
 
 def _sindex_lines(cluster, only: str | None = None) -> str:
@@ -186,8 +186,15 @@ def _sindex_create(cluster, node, args):
     name = _param(args, ("indexname",), 64, required=True)
     ns_name = _param(args, _NS, 32, required=True)
     set_name = _param(args, ("set",), 64)
-    if _param(args, ("context",), 4096) is not None:
-        raise InfoError(RC.UNSUPPORTED_FEATURE, "the test server has no CDT-context indexes")
+    ctx = _param(args, ("context",), 4096)
+    if ctx is not None:
+        try:
+            from aerodf.protocol.values import unpack_raw
+
+            if not isinstance(unpack_raw(base64.b64decode(ctx, validate=True)), list):
+                raise ValueError
+        except ValueError:
+            raise InfoError(RC.PARAMETER_ERROR, "'context' invalid cdt context") from None
     itype = (_param(args, ("indextype",), 32) or "default").lower()
     if itype not in _ITYPES:
         raise InfoError(RC.PARAMETER_ERROR, "bad 'indextype' - must be one of 'default', 'list', "
@@ -210,6 +217,8 @@ def _sindex_create(cluster, node, args):
         if bin_name is None and exp is None:
             raise InfoError(RC.PARAMETER_ERROR, "both 'bin' and 'exp' are missing")
         if exp is not None:
+            if ctx is not None:
+                raise InfoError(RC.PARAMETER_ERROR, "both 'context' and 'exp' are specified")
             exp_fn = _index_expression(exp)
     else:
         bin_name, comma, ktype = indexdata.partition(",")
@@ -229,15 +238,15 @@ def _sindex_create(cluster, node, args):
     ns = cluster.store.namespaces.get(ns_name)
     if ns is None:
         raise InfoError(RC.INVALID_NAMESPACE, "namespace not found")
-    new = SIndex(name, ns.name, set_name, bin_name or "", ktype, itype.upper(), exp, exp_fn)
+    new = SIndex(name, ns.name, set_name, bin_name or "", ktype, itype.upper(), exp, exp_fn, ctx)
     old = ns.sindexes.get(name)
     if old is not None:
         if old != new:
             raise InfoError(RC.INDEX_FOUND, "'indexname' already exists with different definition")
         return "ok"  # the same index again: servers after 6.0 answer ok
     for other in list(ns.sindexes.values()):
-        if (other.set_name, other.bin, other.ktype, other.itype, other.exp) == (
-                new.set_name, new.bin, new.ktype, new.itype, new.exp):
+        if (other.set_name, other.bin, other.ktype, other.itype, other.exp, other.ctx) == (
+                new.set_name, new.bin, new.ktype, new.itype, new.exp, new.ctx):
             del ns.sindexes[other.name]  # one definition, a new name: the server renames it
     ns.sindexes[name] = new
     return "ok"

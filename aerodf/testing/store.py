@@ -83,6 +83,7 @@ class SIndex:
     itype: str = "DEFAULT"  # DEFAULT | LIST | MAPKEYS | MAPVALUES
     exp: str | None = None  # an expression index (8.1): its base64 expression instead of a bin
     exp_fn: object = field(default=None, compare=False, repr=False)  # (record, env) -> value
+    ctx: str | None = None  # a CDT context (base64): index an element nested in the bin
 
     def values_of(self, rec: Record) -> list:
         """The indexable values of a record (several for list/map indexes)."""
@@ -94,6 +95,8 @@ class SIndex:
             if b is None:
                 return []
             v = b.value()
+        if self.ctx is not None:
+            v = _context_value(self.ctx, v)
         if self.itype == "DEFAULT":
             return [v] if type(v) is py else []
         if self.itype == "LIST" and isinstance(v, list):
@@ -105,6 +108,16 @@ class SIndex:
         else:
             return []
         return [x for x in items if type(x) is py]
+
+
+def _context_value(ctx_b64: str, value):
+    import base64
+
+    from aerodf.protocol.values import _convert, unpack_raw
+
+    from .cdt_ops import resolve_context
+
+    return resolve_context(_convert(unpack_raw(base64.b64decode(ctx_b64))), value)
 
 
 _KTYPE_PY = {"NUMERIC": int, "INTEGER": int, "STRING": str, "BLOB": bytes}
