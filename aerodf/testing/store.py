@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from aerodf.protocol.constants import (
-    CITRUSLEAF_EPOCH, N_PARTITIONS, OP_READ, PT_INTEGER, PT_LIST, PT_MAP, PT_STRING,
-)
+from aerodf.protocol.constants import CITRUSLEAF_EPOCH, N_PARTITIONS, OP_READ
 from aerodf.protocol.digest import partition_id
 from aerodf.protocol.message import OP_HEADER
 from aerodf.protocol.values import decode_particle
