@@ -24,8 +24,9 @@ from aerodf.protocol.constants import (
     BLOB_TYPES, CITRUSLEAF_EPOCH, PT_BOOL, PT_FLOAT, PT_GEOJSON, PT_INTEGER, PT_LIST,
     PT_MAP, PT_STRING,
 )
-from aerodf.protocol.values import ValueCodecError, _convert, unpack_raw
+from aerodf.protocol.values import GeoJSON, ValueCodecError, _convert, unpack_raw
 
+from . import cdt_ops
 from .store import Record, now_citrusleaf
 
 
@@ -81,10 +82,10 @@ def compile_filter(data: bytes) -> Compiled:
 
 
 def _literal(v: Any) -> tuple[Fn, int | None]:
-    if isinstance(v, bytes):
-        v = _convert(v)
-    elif isinstance(v, (list, dict)):
-        raise ExpError("a list or map literal must be quoted")
+    if isinstance(v, (bytes, dict)):
+        v = _convert(v)  # a msgpack map is a map literal as it stands
+    elif isinstance(v, list):
+        raise ExpError("a list literal must be quoted")
     t = _PY_TO_T.get(type(v))
     return (lambda rec, env: v), t
 
@@ -104,8 +105,15 @@ def _compile(node: Any) -> tuple[Fn, int | None]:
     op = node[0]
     builder = _BUILDERS.get(op)
     if builder is None:
+        if op not in _SERVER_OPS:  # the server fails to build it too
+            raise ExpError(f"invalid expression op {op}")
         raise ExpUnsupported(f"expression op {op} not supported by the test server")
     return builder(node)
+
+
+# every op code of the server's expression table (server exp.c op_table)
+_SERVER_OPS = frozenset([*range(1, 10), *range(16, 42), 50, 51, *range(64, 75), 80, 81, 82, 100, 101, 102,
+                         *range(122, 128)])
 
 
 # ------------------------------------------------------------------ compare
@@ -221,6 +229,20 @@ def _type_checks(nodes: list) -> list[tuple[str, int]] | None:
     return out
 
 
+def _logical_args(node, at_least: int = 2) -> list:
+    """The compiled arguments of and / or / exclusive / not: booleans only (server
+    exp.c build_logical_vargs, build_logical_not)."""
+    if len(node) - 1 < at_least:
+        raise ExpError(f"logical op {node[0]} needs at least {at_least} arguments")
+    out = []
+    for n in node[1:]:
+        f, t = _compile(n)
+        if t is not None and t != X.T_BOOL:
+            raise ExpError(f"logical op {node[0]} on a non-boolean argument")
+        out.append(f)
+    return out
+
+
 def _and(node):
     checks = _type_checks(node[1:])
     if checks:
@@ -234,7 +256,7 @@ def _and(node):
                     return False
             return True
         return all_types, X.T_BOOL
-    parts = [_compile(n)[0] for n in node[1:]]
+    parts = _logical_args(node)
 
     def fn(rec, env):
         unknown = False
@@ -249,7 +271,7 @@ def _and(node):
 
 
 def _or(node):
-    parts = [_compile(n)[0] for n in node[1:]]
+    parts = _logical_args(node)
 
     def fn(rec, env):
         unknown = False
@@ -264,7 +286,9 @@ def _or(node):
 
 
 def _not(node):
-    f, _ = _compile(node[1])
+    if len(node) != 2:
+        raise ExpError("not takes one argument")
+    (f,) = _logical_args(node, 1)
 
     def fn(rec, env):
         v = f(rec, env)
@@ -277,7 +301,7 @@ def _not(node):
 
 
 def _exclusive(node):
-    parts = [_compile(n)[0] for n in node[1:]]
+    parts = _logical_args(node)
 
     def fn(rec, env):
         n_true = 0
@@ -309,7 +333,14 @@ def _arith(kind):
         types = {t for _, t in fs if t is not None}
         if len(types) > 1 or (types and not types <= {X.T_INT, X.T_FLOAT}):
             raise ExpError("arithmetic arguments must all be int or all be float")
-        rtype = types.pop() if types else None
+        need = _ARITH_TYPES.get(kind)
+        if need is not None:
+            # server exp.c build_math_pow / _log / _mod, build_float_op: fixed operand types
+            if len(fs) != (1 if kind in (X.FLOOR, X.CEIL) else 2):
+                raise ExpError(f"op {kind} takes {1 if kind in (X.FLOOR, X.CEIL) else 2} arguments")
+            if types and types != {need}:
+                raise ExpError(f"op {kind} needs {'float' if need == X.T_FLOAT else 'integer'} arguments")
+        rtype = types.pop() if types else need
         fns = [f for f, _ in fs]
 
         def fn(rec, env):
@@ -321,9 +352,14 @@ def _arith(kind):
                 vals.append(v)
             if len({type(v) for v in vals}) > 1:
                 return UNKNOWN
+            if need is not None and type(vals[0]) is not (float if need == X.T_FLOAT else int):
+                return UNKNOWN
             return _apply(kind, vals)
         return fn, rtype
     return build
+
+
+_ARITH_TYPES = {X.POW: X.T_FLOAT, X.LOG: X.T_FLOAT, X.FLOOR: X.T_FLOAT, X.CEIL: X.T_FLOAT, X.MOD: X.T_INT}
 
 
 def _idiv(a: int, b: int) -> int:
@@ -377,8 +413,17 @@ def _apply(kind, vals):
     return _wrap64(acc) if isint else acc
 
 
+def _typed_arg(node, want: int, name: str):
+    if len(node) != 2:
+        raise ExpError(f"{name} takes one argument")
+    f, t = _compile(node[1])
+    if t is not None and t != want:  # server exp.c build_float_op / build_int_op
+        raise ExpError(f"{name} of a {t} value")
+    return f
+
+
 def _to_int(node):
-    f, _ = _compile(node[1])
+    f = _typed_arg(node, X.T_FLOAT, "to_int")
 
     def fn(rec, env):
         v = f(rec, env)
@@ -389,7 +434,7 @@ def _to_int(node):
 
 
 def _to_float(node):
-    f, _ = _compile(node[1])
+    f = _typed_arg(node, X.T_INT, "to_float")
 
     def fn(rec, env):
         v = f(rec, env)
@@ -578,31 +623,99 @@ def _call(node):
             v = ft(rec, env)
             return len(v) if isinstance(v, dict) else UNKNOWN
         return fn, X.T_INT
-    if code == X.LIST_GET_BY_INDEX and len(opnode) >= 3:
-        rt, fi = opnode[1], _compile(opnode[2])[0]
+    if code in cdt_ops.READ_CODES:
+        # a selecting list/map read (by index, rank, value, key...) with any return type
+        fargs = [_compile(a)[0] for a in opnode[1:]]
 
         def fn(rec, env):
-            v, i = ft(rec, env), fi(rec, env)
-            if not isinstance(v, list) or type(i) is not int or rt != X.RT_VALUE:
+            v = ft(rec, env)
+            args = [f(rec, env) for f in fargs]
+            if v is UNKNOWN or any(a is UNKNOWN for a in args):
                 return UNKNOWN
             try:
-                return v[i]
-            except IndexError:
+                return cdt_ops.evaluate(v, code, args)
+            except Exception:  # out of range, wrong type: the server's expression fails
                 return UNKNOWN
-        return fn, rtype
-    if code == X.MAP_GET_BY_KEY and len(opnode) >= 3:
-        rt, fk = opnode[1], _compile(opnode[2])[0]
-
-        def fn(rec, env):
-            v, k = ft(rec, env), fk(rec, env)
-            if not isinstance(v, dict) or rt != X.RT_VALUE:
-                return UNKNOWN
-            return v.get(k, UNKNOWN)
         return fn, rtype
     raise ExpUnsupported(f"CDT call op {code}")
 
 
+# ------------------------------------------------------------------ geo
+
+_EARTH_RADIUS_M = 6371008.8  # mean radius, as S2's
+
+
+def _geo_shape(v):
+    """``("point", (lng, lat))``, ``("circle", (lng, lat, metres))`` or ``("polygon", rings)``."""
+    import json
+
+    try:
+        g = json.loads(v)
+        t, c = g["type"], g["coordinates"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if t == "Point":
+        return "point", (float(c[0]), float(c[1]))
+    if t == "AeroCircle":
+        return "circle", (float(c[0][0]), float(c[0][1]), float(c[1]))
+    if t == "Polygon":
+        return "polygon", [[(float(x), float(y)) for x, y in ring] for ring in c]
+    return None
+
+
+def _in_ring(pt, ring) -> bool:
+    x, y = pt
+    inside = False
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1]):
+        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
+            inside = not inside
+    return inside
+
+
+def _point_in(pt, region) -> bool:
+    kind, shape = region
+    if kind == "circle":
+        lng1, lat1, radius = shape
+        lng0, lat0 = pt
+        p0, p1 = math.radians(lat0), math.radians(lat1)
+        d = 2 * math.asin(math.sqrt(math.sin((p1 - p0) / 2) ** 2
+                                    + math.cos(p0) * math.cos(p1) * math.sin(math.radians(lng1 - lng0) / 2) ** 2))
+        return d * _EARTH_RADIUS_M <= radius
+    outer, *holes = shape
+    return _in_ring(pt, outer) and not any(_in_ring(pt, h) for h in holes)
+
+
+def _geo(node):
+    """``[CMP_GEO, a, b]``: true when a point lies within a region (either way round)."""
+    if len(node) != 3:
+        raise ExpError("geo compare takes two arguments")
+    (fa, ta), (fb, tb) = _compile(node[1]), _compile(node[2])
+    if any(t is not None and t != X.T_GEO for t in (ta, tb)):
+        raise ExpError("geo compare of a non-geojson value")
+
+    def fn(rec, env):
+        a, b = fa(rec, env), fb(rec, env)
+        if not isinstance(a, GeoJSON) or not isinstance(b, GeoJSON):
+            return UNKNOWN
+        sa, sb = _geo_shape(a), _geo_shape(b)
+        if sa is None or sb is None:
+            return UNKNOWN
+        if sa[0] == "point" and sb[0] != "point":
+            return _point_in(sa[1], sb)
+        if sb[0] == "point" and sa[0] != "point":
+            return _point_in(sb[1], sa)
+        return False  # region against region: not evaluated here
+    return fn, X.T_BOOL
+
+
+def _unknown(node):
+    """``Unknown()``: evaluates to unknown (in a cond or let, it fails the filter)."""
+    return (lambda rec, env: UNKNOWN), None
+
+
 _BUILDERS: dict[int, Callable] = {
+    0: _unknown,  # EXP_UNK
+    X.GEO: _geo,
     X.EQ: _comparison(_eq), X.NE: _comparison(_ne), X.GT: _comparison(_gt),
     X.GE: _comparison(_ge), X.LT: _comparison(_lt), X.LE: _comparison(_le),
     X.REGEX: _regex, X.IN_LIST: _in_list,

@@ -8,7 +8,9 @@ codes); see ``shared/PROTOCOL.md`` for the wire details.
 
 from __future__ import annotations
 
+import base64
 import struct
+import sys
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -16,12 +18,12 @@ from typing import Iterator
 from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.constants import (
     DIGEST_SIZE, FIELD_BATCH_INDEX, FIELD_BATCH_INDEX_WITH_SET, FIELD_DIGEST,
-    FIELD_DIGEST_ARRAY, FIELD_FILTER_EXP, FIELD_INDEX_NAME, FIELD_INDEX_RANGE,
+    FIELD_DIGEST_ARRAY, FIELD_FILTER_EXP, FIELD_INDEX_CONTEXT, FIELD_INDEX_EXPRESSION, FIELD_INDEX_NAME, FIELD_INDEX_RANGE,
     FIELD_INDEX_TYPE, FIELD_KEY, FIELD_MAX_RECORDS, FIELD_NAMESPACE, FIELD_PID_ARRAY,
-    FIELD_SET, FIELD_UDF_PACKAGE, INFO1_GET_ALL, INFO1_NOBINDATA, INFO2_CREATE_ONLY,
+    FIELD_SET, FIELD_TASK_ID, FIELD_UDF_ARGLIST, FIELD_UDF_FUNCTION, FIELD_UDF_OP, FIELD_UDF_PACKAGE, INFO1_GET_ALL, INFO1_NOBINDATA, INFO2_CREATE_ONLY,
     INFO2_DELETE, INFO2_GENERATION, INFO2_GENERATION_GT, INFO2_RESPOND_ALL_OPS,
     INFO2_WRITE, INFO3_CREATE_OR_REPLACE, INFO3_LAST, INFO3_REPLACE_ONLY, INFO3_UPDATE_ONLY, MAX_BIN_NAME, MSG_TYPE_DATA, N_PARTITIONS,
-    OP_APPEND, OP_CDT_MODIFY, OP_CDT_READ, OP_DELETE_ALL, OP_INCR, OP_PREPEND, OP_READ,
+    OP_APPEND, OP_BIT_MODIFY, OP_BIT_READ, OP_CDT_MODIFY, OP_EXP_MODIFY, OP_EXP_READ, OP_HLL_MODIFY, OP_HLL_READ, OP_CDT_READ, OP_DELETE_ALL, OP_INCR, OP_PREPEND, OP_READ,
     OP_TOUCH, OP_WRITE, PT_BLOB, PT_FLOAT, PT_INTEGER, PT_NULL, PT_STRING,
     TTL_DONT_UPDATE, TTL_NEVER_EXPIRE, BATCH_MSG_GEN, BATCH_MSG_INFO, BATCH_MSG_INFO4,
     BATCH_MSG_REPEAT, BATCH_MSG_TTL,
@@ -31,7 +33,7 @@ from aerodf.protocol.framing import pack_header
 from aerodf.protocol.message import FIELD_HEADER, HEADER, OP_HEADER, Header, MessageError, Op, parse_fields, parse_ops
 from aerodf.protocol.values import ValueCodecError, decode_particle
 
-from . import cdt
+from . import cdt_ops
 from .expr import Compiled, ExpError, ExpUnsupported, compile_filter
 from .store import Bin, Namespace, Record, SIndex, Store, now_citrusleaf
 
@@ -129,6 +131,7 @@ class Handlers:
         self.store = store
         self.records_sent = 0
         self.records_examined = 0
+        self.jobs: dict[int, str] = {}  # background query id -> its ``query-show`` line
 
     def _ns(self, name: str) -> Namespace:
         ns = self.store.namespaces.get(name)
@@ -155,11 +158,14 @@ class Handlers:
             elif kind == "query":
                 yield from self.query(header, fields, payload, pos)
             elif kind == "udf":
-                yield frame([msg(RC.UNSUPPORTED_FEATURE)])
+                yield self.udf(header, fields)
             else:
                 yield self.single(header, fields, payload, pos)
         except RequestError as exc:
             yield frame([msg(exc.code, info3=INFO3_LAST)])
+        except Exception as exc:  # a request this server mishandles still gets an answer
+            print(f"aerodf test server: {kind} request failed: {exc!r}", file=sys.stderr, flush=True)
+            yield frame([msg(RC.PARAMETER_ERROR, info3=INFO3_LAST)])
 
     # ------------------------------------------------------------ single record
 
@@ -195,9 +201,11 @@ class Handlers:
         out = Outcome(RC.OK, rec.gen, rec.void_time)
         if cmd.info1 & INFO1_NOBINDATA:
             return out
-        if cmd.info1 & INFO1_GET_ALL or not cmd.ops:
+        if cmd.info1 & INFO1_GET_ALL:
             out.ops, out.n_ops = rec.all_ops(), len(rec.bins)
             return out
+        if not cmd.ops:  # neither all bins nor any op (server read.c: bin op(s) expected)
+            return Outcome(RC.PARAMETER_ERROR)
         parts = []
         for op in cmd.ops:
             if op.op == OP_READ:
@@ -211,9 +219,11 @@ class Handlers:
                     out.n_ops += 1
             elif op.op == OP_CDT_READ:
                 b = rec.bins.get(op.name)
-                value = cdt.read(b, op)
+                value = cdt_ops.read(b, op)
                 parts.append(_result_op(op.name, value))
                 out.n_ops += 1
+            elif op.op in _KNOWN_OPS:
+                raise RequestError(RC.UNSUPPORTED_FEATURE, f"op {op.op} not implemented by the test server")
             else:
                 raise RequestError(RC.PARAMETER_ERROR, f"op {op.op} in a read")
         out.ops = b"".join(parts)
@@ -232,6 +242,8 @@ class Handlers:
                 return Outcome(RC.KEY_NOT_FOUND)
             ns.delete(cmd.digest)
             return Outcome(RC.OK)
+        if not cmd.ops:  # server write.c: bin op(s) expected
+            return Outcome(RC.PARAMETER_ERROR)
         if rec is not None and info2 & INFO2_CREATE_ONLY:
             return Outcome(RC.KEY_EXISTS)
         if rec is None and info3 & (INFO3_UPDATE_ONLY | INFO3_REPLACE_ONLY):
@@ -270,23 +282,27 @@ class Handlers:
                     results.append(_result_op(op.name, None))
                 continue
             elif code == OP_CDT_READ:
-                results.append(_result_op(op.name, cdt.read(bins.get(op.name), op)))
+                results.append(_result_op(op.name, cdt_ops.read(bins.get(op.name), op)))
                 continue
             elif code == OP_CDT_MODIFY:
-                new_bin, value = cdt.modify(bins.get(op.name), op)
+                new_bin, value = cdt_ops.modify(bins.get(op.name), op)
                 if new_bin is None:
                     bins.pop(op.name, None)
                 else:
                     bins[op.name] = new_bin
                 results.append(_result_op(op.name, value))
                 continue
+            elif code in _KNOWN_OPS:
+                return Outcome(RC.UNSUPPORTED_FEATURE)  # bit, HLL, expression ops: not here
             else:
-                return Outcome(RC.UNSUPPORTED_FEATURE)
+                return Outcome(RC.PARAMETER_ERROR)  # server write.c: unknown bin op
             if respond_all:
                 results.append(_result_op(op.name, None))
         if delete_record or not bins:
             if rec is not None:
                 ns.delete(cmd.digest)
+            elif delete_record:
+                return Outcome(RC.KEY_NOT_FOUND)  # deleting a record that does not exist
             elif not delete_record and cmd.ops and all(o.op == OP_WRITE for o in cmd.ops):
                 # writing only nulls to a record that does not exist
                 return Outcome(RC.OK)
@@ -311,6 +327,43 @@ class Handlers:
         new.last_update_ns = time.time_ns()
         ns.put(new)
         return Outcome(RC.OK, new.gen, new.void_time, b"".join(results), len(results))
+
+    # ------------------------------------------------------------ UDF
+
+    def udf(self, header: Header, fields: dict[int, bytes]) -> bytes:
+        """A record UDF (apply) or a UDF query. This server runs no Lua: it answers as a
+        real server does for a module it cannot run (server transaction/udf.c, query.c)."""
+        ns = self._ns(fields.get(FIELD_NAMESPACE, b"").decode("utf-8", "replace"))
+        package, function = fields.get(FIELD_UDF_PACKAGE), fields.get(FIELD_UDF_FUNCTION)
+        if not package or function is None or FIELD_UDF_ARGLIST not in fields:
+            raise RequestError(RC.PARAMETER_ERROR, "UDF call without a module, function or arguments")
+        registered = package.decode("utf-8", "replace") + ".lua" in self.store.udfs
+        if FIELD_DIGEST in fields or FIELD_KEY in fields:
+            # the module (or its function) fails to load: UDF_ERROR with the error in a FAILURE bin
+            return frame([msg(RC.UDF_ERROR, n_ops=1, info3=INFO3_LAST), _result_op("FAILURE", _UDF_FAILED)])
+        op = fields.get(FIELD_UDF_OP, b"\x00")[:1]
+        if op != bytes((UDF_OP_BACKGROUND,)):
+            raise RequestError(RC.UNSUPPORTED_FEATURE, "aggregation queries need Lua")
+        set_name = fields.get(FIELD_SET, b"").decode("utf-8", "replace")
+        if set_name and set_name not in ns.by_set:
+            raise RequestError(RC.KEY_NOT_FOUND, f"no set {set_name}")
+        if registered:
+            raise RequestError(RC.UNSUPPORTED_FEATURE, "the test server runs no Lua")
+        # a background job of an unknown module starts, fails on every record and changes nothing
+        trid = int.from_bytes(fields.get(FIELD_TASK_ID, b"")[:8].rjust(8, b"\x00"), "big")
+        if trid:
+            n = ns.count(set_name) if set_name else ns.count()
+            self.jobs[trid] = (
+                f"trid={trid}:ns={ns.name}" + (f":set={set_name}" if set_name else "")
+                + f":rps=0:active-threads=0:status=done(ok):job-progress=100.00:run-time=0:time-since-done=0"
+                f":recs-throttled=0:recs-filtered-meta=0:recs-filtered-bins=0:recs-succeeded=0:recs-failed={n}"
+                f":from=127.0.0.1+0:job-type=background-udf:net-io-bytes=30:socket-timeout=10000"
+                f":udf-filename={package.decode('utf-8', 'replace')}:udf-function={function.decode('utf-8', 'replace')}"
+                ":udf-active=0"
+            )
+            while len(self.jobs) > 100:  # the server keeps the newest finished jobs
+                del self.jobs[next(iter(self.jobs))]
+        return frame([msg(info3=INFO3_LAST)])
 
     # ------------------------------------------------------------ batch
 
@@ -399,7 +452,9 @@ class Handlers:
         ns = self.store.namespaces.get(cmd.namespace)
         if ns is None:
             return None
-        getall = bool(cmd.info1 & INFO1_GET_ALL) or not cmd.ops
+        getall = bool(cmd.info1 & INFO1_GET_ALL)
+        if not getall and not cmd.ops and not cmd.info1 & INFO1_NOBINDATA:
+            return None  # no ops to read: the slow path answers PARAMETER_ERROR
         names = [op.name for op in cmd.ops]
         return ns, bool(cmd.info1 & INFO1_NOBINDATA), getall, names, cmd.filter, frozenset(names)
 
@@ -528,19 +583,24 @@ class Handlers:
             raise RequestError(RC.PARAMETER_ERROR, "bad index range") from None
         itype_code = fields.get(FIELD_INDEX_TYPE, b"\x00")[0]
         itype = {0: "DEFAULT", 1: "LIST", 2: "MAPKEYS", 3: "MAPVALUES"}.get(itype_code, "DEFAULT")
-        want = "STRING" if ptype == PT_STRING else "NUMERIC"
+        want = {PT_STRING: ("STRING",), PT_BLOB: ("BLOB",)}.get(ptype, ("NUMERIC", "INTEGER"))
         wanted_name = fields.get(FIELD_INDEX_NAME, b"").decode() or None
+        exp = fields.get(FIELD_INDEX_EXPRESSION)
+        exp_b64 = base64.b64encode(exp).decode() if exp else None
+        ctx = fields.get(FIELD_INDEX_CONTEXT)
+        ctx_b64 = base64.b64encode(ctx).decode() if ctx else None
         idx: SIndex | None = None
-        for s in ns.sindexes.values():
-            if wanted_name and s.name != wanted_name:
-                continue
-            if s.bin == bin_name and s.itype == itype and s.ktype in (
-                (want,) if want == "STRING" else ("NUMERIC", "INTEGER")
-            ) and (s.set_name is None or s.set_name == set_name):
-                idx = s
-                break
+        if wanted_name:  # by name (server query.c find_sindex): the index named, whatever its bin
+            idx = ns.sindexes.get(wanted_name)
+        else:
+            for s in ns.sindexes.values():
+                if (s.exp == exp_b64 and s.ctx == ctx_b64 and (exp_b64 is not None or s.bin == bin_name)
+                        and s.itype == itype
+                        and s.ktype in want and (s.set_name is None or s.set_name == set_name)):
+                    idx = s
+                    break
         if idx is None:
-            raise RequestError(RC.INDEX_NOT_FOUND, f"no index on {bin_name}")
+            raise RequestError(RC.INDEX_NOT_FOUND, f"no index on {bin_name or wanted_name or 'the expression'}")
         if ptype == PT_INTEGER:
             lo = struct.unpack(">q", begin)[0]
             hi = struct.unpack(">q", end)[0]
@@ -548,7 +608,7 @@ class Handlers:
             def match(rec):
                 return any(lo <= v <= hi for v in idx.values_of(rec))
         else:
-            target = begin.decode()
+            target = begin.decode() if ptype == PT_STRING else bytes(begin)
 
             def match(rec):
                 return target in idx.values_of(rec)
@@ -578,6 +638,11 @@ def _partition_plan(fields: dict[int, bytes]) -> list[tuple[int, bytes | None]]:
     return plan
 
 
+_KNOWN_OPS = frozenset((OP_EXP_READ, OP_EXP_MODIFY, OP_BIT_READ, OP_BIT_MODIFY, OP_HLL_READ, OP_HLL_MODIFY))
+UDF_OP_BACKGROUND = 2  # FIELD_UDF_OP: 1 aggregate, 2 background, 3 background with a filter...
+_UDF_FAILED = "UDF: Execution Error 1"
+
+
 def _result_op(name: str, value) -> bytes:
     from aerodf.protocol.values import encode_particle
 
@@ -587,16 +652,19 @@ def _result_op(name: str, value) -> bytes:
 
 
 def _incr(existing: Bin | None, op: Op) -> Bin:
-    if op.particle_type not in (PT_INTEGER, PT_FLOAT):
-        raise RequestError(RC.PARAMETER_ERROR, "increment by a non-number")
+    """INCR (server particle.c as_bin_particle_modify_from_client): on a missing bin
+    the op's value is written whatever its type; an integer bin takes integers only and
+    a float bin floats only; anything else is BIN_TYPE_ERROR (incompatible type)."""
+    if op.particle_type == PT_NULL:
+        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
+    if existing is None:
+        return Bin(op.name.encode(), op.particle_type, op.value)
+    if existing.ptype != op.particle_type or existing.ptype not in (PT_INTEGER, PT_FLOAT):
+        raise RequestError(RC.BIN_TYPE_ERROR, "increment of a bin of another type")
     try:
         delta = decode_particle(op.particle_type, op.value)
     except ValueCodecError:
         raise RequestError(RC.PARAMETER_ERROR) from None
-    if existing is None:
-        return Bin(op.name.encode(), op.particle_type, op.value)
-    if existing.ptype != op.particle_type:
-        raise RequestError(RC.BIN_TYPE_ERROR, "increment of a bin of another type")
     v = existing.value() + delta
     if op.particle_type == PT_INTEGER:
         v = ((v + (1 << 63)) % (1 << 64)) - (1 << 63)
@@ -605,11 +673,13 @@ def _incr(existing: Bin | None, op: Op) -> Bin:
 
 
 def _concat(existing: Bin | None, op: Op, prepend: bool) -> Bin:
-    if op.particle_type not in (PT_STRING, PT_BLOB):
-        raise RequestError(RC.BIN_TYPE_ERROR, "append/prepend needs a string or blob")
+    """APPEND / PREPEND: like INCR, a create on a missing bin; a string bin takes
+    strings and a blob bin blobs, anything else is BIN_TYPE_ERROR."""
+    if op.particle_type == PT_NULL:
+        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
     if existing is None:
         return Bin(op.name.encode(), op.particle_type, op.value)
-    if existing.ptype != op.particle_type:
+    if existing.ptype != op.particle_type or existing.ptype not in (PT_STRING, PT_BLOB):
         raise RequestError(RC.BIN_TYPE_ERROR, "append/prepend to a bin of another type")
     data = op.value + existing.data if prepend else existing.data + op.value
     return Bin(op.name.encode(), op.particle_type, data)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from aerodf.protocol.constants import (
-    CITRUSLEAF_EPOCH, N_PARTITIONS, OP_READ, PT_INTEGER, PT_LIST, PT_MAP, PT_STRING,
-)
+from aerodf.protocol.constants import CITRUSLEAF_EPOCH, N_PARTITIONS, OP_READ
 from aerodf.protocol.digest import partition_id
 from aerodf.protocol.message import OP_HEADER
 from aerodf.protocol.values import decode_particle
@@ -81,25 +79,46 @@ class SIndex:
     bin: str
     ktype: str  # NUMERIC | STRING | BLOB | GEO2DSPHERE
     itype: str = "DEFAULT"  # DEFAULT | LIST | MAPKEYS | MAPVALUES
+    exp: str | None = None  # an expression index (8.1): its base64 expression instead of a bin
+    exp_fn: object = field(default=None, compare=False, repr=False)  # (record, env) -> value
+    ctx: str | None = None  # a CDT context (base64): index an element nested in the bin
 
     def values_of(self, rec: Record) -> list:
         """The indexable values of a record (several for list/map indexes)."""
-        b = rec.bins.get(self.bin)
-        if b is None:
-            return []
-        want = {"NUMERIC": PT_INTEGER, "INTEGER": PT_INTEGER, "STRING": PT_STRING}.get(self.ktype)
+        py = _KTYPE_PY.get(self.ktype)
+        if self.exp_fn is not None:
+            v = self.exp_fn(rec, {})
+        else:
+            b = rec.bins.get(self.bin)
+            if b is None:
+                return []
+            v = b.value()
+        if self.ctx is not None:
+            v = _context_value(self.ctx, v)
         if self.itype == "DEFAULT":
-            return [b.value()] if b.ptype == want else []
-        if self.itype == "LIST" and b.ptype == PT_LIST:
-            items = b.value()
-        elif self.itype == "MAPKEYS" and b.ptype == PT_MAP:
-            items = list(b.value().keys())
-        elif self.itype == "MAPVALUES" and b.ptype == PT_MAP:
-            items = list(b.value().values())
+            return [v] if type(v) is py else []
+        if self.itype == "LIST" and isinstance(v, list):
+            items = v
+        elif self.itype == "MAPKEYS" and isinstance(v, dict):
+            items = list(v.keys())
+        elif self.itype == "MAPVALUES" and isinstance(v, dict):
+            items = list(v.values())
         else:
             return []
-        py = int if want == PT_INTEGER else str
-        return [v for v in items if type(v) is py]
+        return [x for x in items if type(x) is py]
+
+
+def _context_value(ctx_b64: str, value):
+    import base64
+
+    from aerodf.protocol.values import _convert, unpack_raw
+
+    from .cdt_ops import resolve_context
+
+    return resolve_context(_convert(unpack_raw(base64.b64decode(ctx_b64))), value)
+
+
+_KTYPE_PY = {"NUMERIC": int, "INTEGER": int, "STRING": str, "BLOB": bytes}
 
 
 @dataclass
@@ -168,3 +187,4 @@ class Store:
         self.namespaces = {
             n: Namespace(n, default_ttl=default_ttl, max_record_size=max_record_size) for n in namespaces
         }
+        self.udfs: dict[str, str] = {}  # registered UDF modules: file name -> base64 content

@@ -44,7 +44,7 @@ def parse_sindex_list(raw: str, namespace: str, set_name: str | None) -> dict[st
         kv = dict(p.split("=", 1) for p in item.split(":") if "=" in p)
         if kv.get("ns") != namespace or kv.get("indextype", "default").lower() not in ("default", "none"):
             continue
-        if kv.get("set") not in (set_name, "NULL", None) and set_name is not None:
+        if kv.get("set") not in (set_name, "NULL", "null", None) and set_name is not None:
             continue
         kind = kv.get("type", "").lower()
         if kind in ("numeric", "integer"):

@@ -1,0 +1,534 @@
+"""List operations and return types beyond :mod:`cdt`'s basics (server ``particle_list.c``).
+
+Every operation selects elements (by index, index range, rank, value, value
+list or value interval), then answers with the requested return type and, for
+the remove / pop family, drops what it selected. The dispatch tables map op
+codes to ``(selector, is_multi, fixed return type)``; what is not in them goes
+on to :mod:`cdt` (append, size, the map operations), which answers
+UNSUPPORTED_FEATURE for anything it does not know either.
+
+Lists are unordered lists with default write flags; values order as on the
+server: nil < bool < integer < string < list < map < bytes < float.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aerodf.protocol import resultcodes as RC
+from aerodf.protocol.constants import PT_LIST, PT_MAP
+from aerodf.protocol.message import Op
+from aerodf.protocol.values import packb
+
+from . import cdt
+from .store import Bin
+
+# return types (server proto.h result_type_t) and flags
+RT_NONE, RT_INDEX, RT_REVINDEX, RT_RANK, RT_REVRANK, RT_COUNT, RT_KEY, RT_VALUE, RT_KEY_VALUE = range(9)
+RT_EXISTS = 13
+RT_UNORDERED_MAP, RT_ORDERED_MAP = 16, 17
+INVERTED = 0x10000
+RT_MASK = 0xFFFF
+
+LIST_INSERT_BOUNDED = 0x02
+LIST_NO_FAIL = 0x04
+
+UINT32_MAX = 0xFFFFFFFF
+
+
+def _error(code: int, msg: str):
+    from .handlers import RequestError
+
+    return RequestError(code, msg)
+
+
+# ------------------------------------------------------------------ ordering
+
+_TYPE_RANK = {type(None): 0, bool: 1, int: 2, str: 3, list: 4, dict: 5, bytes: 6, float: 7}
+
+
+def order_key(v: Any):
+    """A sort key giving the server's order of CDT values."""
+    t = _TYPE_RANK.get(type(v), 8)
+    if t == 4:
+        return (t, len(v), [order_key(x) for x in v])
+    if t == 5:
+        return (t, len(v), sorted((order_key(k), order_key(x)) for k, x in v.items()))
+    if t in (0, 8):
+        return (t, 0)
+    return (t, v)
+
+
+def _cmp_eq(a, b) -> bool:
+    return order_key(a) == order_key(b)
+
+
+# ------------------------------------------------------------------ index arithmetic
+
+def _single_index(index: int, n: int) -> int:
+    i = index + n if index < 0 else index
+    if not 0 <= i < n:
+        raise _error(RC.OP_NOT_APPLICABLE, f"index {index} out of bounds for {n} elements")
+    return i
+
+
+def _multi_range(index: int, count: int, n: int) -> tuple[int, int]:
+    """``(start, count)`` bounded by ``n`` (server calc_index_count_multi)."""
+    if count < 0:
+        raise _error(RC.PARAMETER_ERROR, "negative count")
+    if index >= n:
+        return n, 0
+    if index < 0:
+        index += n
+        if index < 0:
+            return 0, min(count + index, n) if -index < count else 0
+    return index, min(count, n - index)
+
+
+def _int(v, name: str) -> int:
+    if type(v) is not int:
+        raise _error(RC.PARAMETER_ERROR, f"{name} must be an integer")
+    return v
+
+
+# ------------------------------------------------------------------ selection
+# A selector returns (indexes in result order, by_rank, rank start) of the
+# elements an op picks from ``items`` (a list of values).
+
+def _ranks(items: list) -> list[int]:
+    """Each element's rank: how many elements order strictly before it."""
+    keys = [order_key(v) for v in items]
+    srt = sorted(keys)
+    import bisect
+
+    return [bisect.bisect_left(srt, k) for k in keys]
+
+
+def _rank_order(items: list) -> list[int]:
+    return sorted(range(len(items)), key=lambda i: (order_key(items[i]), i))
+
+
+def sel_index(items, args, multi):
+    index = _int(args[0], "index")
+    if not multi:
+        return [_single_index(index, len(items))], None
+    count = UINT32_MAX if len(args) < 2 else _int(args[1], "count")
+    start, cnt = _multi_range(index, count, len(items))
+    return list(range(start, start + cnt)), None
+
+
+def sel_rank(items, args, multi):
+    rank = _int(args[0], "rank")
+    order = _rank_order(items)
+    if not multi:
+        r = _single_index(rank, len(items))
+        return [order[r]], r
+    count = UINT32_MAX if len(args) < 2 else _int(args[1], "count")
+    start, cnt = _multi_range(rank, count, len(items))
+    return order[start:start + cnt], start
+
+
+def sel_value(items, args, multi):
+    value = args[0]
+    hits = [i for i, v in enumerate(items) if _cmp_eq(v, value)]
+    return (hits if multi else hits[:1]), None
+
+
+def sel_value_list(items, args, multi):
+    wanted = args[0]
+    if not isinstance(wanted, list):
+        raise _error(RC.PARAMETER_ERROR, "value list must be a list")
+    keys = {repr(order_key(w)) for w in wanted}
+    return [i for i, v in enumerate(items) if repr(order_key(v)) in keys], None
+
+
+def sel_interval(items, args, multi):
+    lo = order_key(args[0])
+    hi = order_key(args[1]) if len(args) > 1 and args[1] is not None else None
+    return [i for i, v in enumerate(items) if lo <= order_key(v) and (hi is None or order_key(v) < hi)], None
+
+
+def sel_rel_rank(items, args, multi):
+    value, rank = args[0], _int(args[1], "rank")
+    count = UINT32_MAX if len(args) < 3 else _int(args[2], "count")
+    order = _rank_order(items)
+    key = order_key(value)
+    base = sum(1 for v in items if order_key(v) < key)
+    start = base + rank
+    if start < 0:
+        count = max(0, count + start)
+        start = 0
+    return order[start:start + count], start
+
+
+# ------------------------------------------------------------------ results
+
+def _result(items: list, picked: list[int], rt: int, multi: bool, by_rank_start, op_name: str,
+            keys: list | None = None):
+    """The op's answer for the elements at ``picked`` (result order); ``keys`` for maps
+    (``items`` then holds the values, both in key order)."""
+    n = len(items)
+    kind = rt & RT_MASK
+    if keys is not None and kind in (RT_KEY, RT_KEY_VALUE, RT_UNORDERED_MAP, RT_ORDERED_MAP):
+        if kind == RT_KEY:
+            if multi:
+                return [keys[i] for i in picked]
+            return keys[picked[0]] if picked else None
+        return {keys[i]: items[i] for i in sorted(picked)}
+    if kind == RT_NONE:
+        return None
+    if kind == RT_COUNT:
+        return len(picked)
+    if kind == RT_EXISTS:
+        return bool(picked)
+    if kind in (RT_INDEX, RT_REVINDEX):
+        idx = sorted(picked) if multi else picked
+        if kind == RT_REVINDEX:
+            idx = [n - 1 - i for i in idx]
+        if multi:
+            return idx
+        return idx[0] if idx else -1
+    if kind in (RT_RANK, RT_REVRANK):
+        if by_rank_start is not None and not rt & INVERTED:
+            ranks = list(range(by_rank_start, by_rank_start + len(picked)))
+        else:
+            all_ranks = _ranks(items)
+            ranks = [all_ranks[i] for i in sorted(picked)]
+        if kind == RT_REVRANK:
+            ranks = [n - 1 - r for r in ranks]
+        if multi:
+            return ranks
+        return ranks[0] if ranks else -1
+    if kind == RT_VALUE:
+        if multi:
+            return [items[i] for i in picked]
+        return items[picked[0]] if picked else None
+    raise _error(RC.OP_NOT_APPLICABLE, f"return type {kind} not supported by {op_name}")
+
+
+# ------------------------------------------------------------------ dispatch
+
+# op code -> (selector, is_multi, fixed return type or None when the first argument is it)
+_SELECT_READS: dict[int, tuple[Callable, bool, int | None]] = {
+    17: (sel_index, False, RT_VALUE),         # LIST_GET
+    18: (sel_index, True, RT_VALUE),          # LIST_GET_RANGE
+    19: (sel_index, False, None),             # LIST_GET_BY_INDEX
+    20: (sel_value, False, None),             # LIST_GET_BY_VALUE
+    21: (sel_rank, False, None),              # LIST_GET_BY_RANK
+    22: (sel_value, True, None),              # LIST_GET_ALL_BY_VALUE
+    23: (sel_value_list, True, None),         # LIST_GET_ALL_BY_VALUE_LIST
+    24: (sel_index, True, None),              # LIST_GET_BY_INDEX_RANGE
+    25: (sel_interval, True, None),           # LIST_GET_BY_VALUE_INTERVAL
+    26: (sel_rank, True, None),               # LIST_GET_BY_RANK_RANGE
+    27: (sel_rel_rank, True, None),           # LIST_GET_BY_VALUE_REL_RANK_RANGE
+}
+_SELECT_REMOVES: dict[int, tuple[Callable, bool, int | None]] = {
+    5: (sel_index, False, RT_VALUE),          # LIST_POP
+    6: (sel_index, True, RT_VALUE),           # LIST_POP_RANGE
+    7: (sel_index, False, RT_COUNT),          # LIST_REMOVE
+    8: (sel_index, True, RT_COUNT),           # LIST_REMOVE_RANGE
+    10: (sel_index, True, RT_COUNT | INVERTED),  # LIST_TRIM: keeps the range
+    32: (sel_index, False, None),             # LIST_REMOVE_BY_INDEX
+    33: (sel_value, False, None),             # LIST_REMOVE_BY_VALUE
+    34: (sel_rank, False, None),              # LIST_REMOVE_BY_RANK
+    35: (sel_value, True, None),              # LIST_REMOVE_ALL_BY_VALUE
+    36: (sel_value_list, True, None),         # LIST_REMOVE_ALL_BY_VALUE_LIST
+    37: (sel_index, True, None),              # LIST_REMOVE_BY_INDEX_RANGE
+    38: (sel_interval, True, None),           # LIST_REMOVE_BY_VALUE_INTERVAL
+    39: (sel_rank, True, None),               # LIST_REMOVE_BY_RANK_RANGE
+    40: (sel_rel_rank, True, None),           # LIST_REMOVE_BY_VALUE_REL_RANK_RANGE
+}
+
+
+def _on_keys(selector):
+    def fn(items, args, multi, keys=None):
+        return selector(keys, args, multi)
+    return fn
+
+
+def _on_values(selector):
+    def fn(items, args, multi, keys=None):
+        return selector(items, args, multi)
+    return fn
+
+
+def _key_rel_index(items, args, multi, keys=None):
+    """Keys from (the position ``key`` has, or would have, in key order) + ``index``."""
+    key, index = args[0], _int(args[1], "index")
+    count = UINT32_MAX if len(args) < 3 else _int(args[2], "count")
+    k = order_key(key)
+    start = sum(1 for x in keys if order_key(x) < k) + index
+    if start < 0:
+        count = max(0, count + start)
+        start = 0
+    return list(range(start, min(len(keys), start + count))), None
+
+
+def _map_index(items, args, multi, keys=None):
+    return sel_index(items, args, multi)  # index = position in key order
+
+
+# map op code -> (selector over (values, keys) in key order, is_multi, fixed return type)
+_MAP_READS: dict[int, tuple[Callable, bool, int | None]] = {
+    97: (_on_keys(sel_value), False, None),        # MAP_GET_BY_KEY
+    98: (_map_index, False, None),                 # MAP_GET_BY_INDEX
+    100: (_on_values(sel_rank), False, None),      # MAP_GET_BY_RANK
+    102: (_on_values(sel_value), True, None),      # MAP_GET_ALL_BY_VALUE
+    103: (_on_keys(sel_interval), True, None),     # MAP_GET_BY_KEY_INTERVAL
+    104: (_map_index, True, None),                 # MAP_GET_BY_INDEX_RANGE
+    105: (_on_values(sel_interval), True, None),   # MAP_GET_BY_VALUE_INTERVAL
+    106: (_on_values(sel_rank), True, None),       # MAP_GET_BY_RANK_RANGE
+    107: (_on_keys(sel_value_list), True, None),   # MAP_GET_BY_KEY_LIST
+    108: (_on_values(sel_value_list), True, None), # MAP_GET_BY_VALUE_LIST
+    109: (_key_rel_index, True, None),             # MAP_GET_BY_KEY_REL_INDEX_RANGE
+    110: (_on_values(sel_rel_rank), True, None),   # MAP_GET_BY_VALUE_REL_RANK_RANGE
+}
+_MAP_REMOVES: dict[int, tuple[Callable, bool, int | None]] = {
+    76: (_on_keys(sel_value), False, None),        # MAP_REMOVE_BY_KEY
+    77: (_map_index, False, None),                 # MAP_REMOVE_BY_INDEX
+    79: (_on_values(sel_rank), False, None),       # MAP_REMOVE_BY_RANK
+    81: (_on_keys(sel_value_list), True, None),    # MAP_REMOVE_BY_KEY_LIST
+    82: (_on_values(sel_value), True, None),       # MAP_REMOVE_ALL_BY_VALUE
+    83: (_on_values(sel_value_list), True, None),  # MAP_REMOVE_BY_VALUE_LIST
+    84: (_on_keys(sel_interval), True, None),      # MAP_REMOVE_BY_KEY_INTERVAL
+    85: (_map_index, True, None),                  # MAP_REMOVE_BY_INDEX_RANGE
+    86: (_on_values(sel_interval), True, None),    # MAP_REMOVE_BY_VALUE_INTERVAL
+    87: (_on_values(sel_rank), True, None),        # MAP_REMOVE_BY_RANK_RANGE
+    88: (_key_rel_index, True, None),              # MAP_REMOVE_BY_KEY_REL_INDEX_RANGE
+    89: (_on_values(sel_rel_rank), True, None),    # MAP_REMOVE_BY_VALUE_REL_RANK_RANGE
+}
+READ_CODES = frozenset(_SELECT_READS) | frozenset(_MAP_READS)
+
+
+def _key_order(m: dict) -> tuple[list, list]:
+    pairs = sorted(m.items(), key=lambda kv: order_key(kv[0]))
+    return [k for k, _ in pairs], [v for _, v in pairs]
+
+
+def evaluate(container, code: int, args: list):
+    """The result of a selecting read op on a list or map value (for expressions)."""
+    if code in _SELECT_READS:
+        if not isinstance(container, list):
+            raise _error(RC.BIN_TYPE_ERROR, "not a list")
+        return select(container, code, args, _SELECT_READS)[3]
+    if not isinstance(container, dict):
+        raise _error(RC.BIN_TYPE_ERROR, "not a map")
+    keys, values = _key_order(container)
+    return select(values, code, args, _MAP_READS, keys)[3]
+
+
+def select(items: list, code: int, args: list, table, keys: list | None = None
+           ) -> tuple[list[int], int, bool, Any]:
+    """``(picked indexes, return type, is_multi, result)`` of a selecting op on ``items``
+    (the values of a map in key order when ``keys`` is given)."""
+    selector, multi, fixed = table[code]
+    if fixed is None:
+        if not args:
+            raise _error(RC.PARAMETER_ERROR, "missing return type")
+        rt, args = _int(args[0], "return type"), args[1:]
+    else:
+        rt = fixed
+    if not args:
+        raise _error(RC.PARAMETER_ERROR, "missing operand")
+    if rt & INVERTED and not multi:
+        raise _error(RC.OP_NOT_APPLICABLE, "INVERTED needs a multi-result op")
+    if keys is None and rt & RT_MASK in (RT_KEY, RT_KEY_VALUE, RT_UNORDERED_MAP, RT_ORDERED_MAP):
+        raise _error(RC.OP_NOT_APPLICABLE, "a list has no keys")
+    picked, rank_start = selector(items, args, multi) if keys is None else selector(items, args, multi, keys)
+    if rt & INVERTED:
+        chosen = set(picked)
+        picked, rank_start = [i for i in range(len(items)) if i not in chosen], None
+    return picked, rt, multi, _result(items, picked, rt, multi, rank_start, f"op {code}", keys)
+
+
+def _list_of(b: Bin | None):
+    return cdt._current(b, PT_LIST)
+
+
+def _list_bin(op: Op, items: list) -> Bin:
+    return Bin(op.name.encode(), PT_LIST, packb(items))
+
+
+def _insert(items: list, index: int, values: list, flags: int) -> list:
+    n = len(items)
+    if index < 0:
+        index += n
+        if index < 0:
+            raise _error(RC.OP_NOT_APPLICABLE, "insert index out of bounds")
+    if index > n:
+        if flags & LIST_INSERT_BOUNDED:
+            if flags & LIST_NO_FAIL:
+                return items
+            raise _error(RC.OP_NOT_APPLICABLE, "insert index beyond the end of a bounded list")
+        items = items + [None] * (index - n)  # the server pads with nils
+    return items[:index] + values + items[index:]
+
+
+def _m_insert(items, args, op):
+    index = _int(args[0], "index")
+    if len(args) < 2:
+        raise _error(RC.PARAMETER_ERROR, "insert needs a value")
+    flags = args[2] if len(args) > 2 and type(args[2]) is int else 0
+    values = [args[1]]
+    if op == 4:  # LIST_INSERT_ITEMS
+        if not isinstance(args[1], list):
+            raise _error(RC.PARAMETER_ERROR, "insert_items needs a list")
+        values = args[1]
+        if not values:
+            return items, len(items)
+    new = _insert(items, index, values, flags)
+    return new, len(new)
+
+
+def _m_set(items, args, op):
+    index = _int(args[0], "index")
+    if len(args) < 2:
+        raise _error(RC.PARAMETER_ERROR, "set needs a value")
+    flags = args[2] if len(args) > 2 and type(args[2]) is int else 0
+    n = len(items)
+    if index >= n:
+        return _insert(items, index, [args[1]], flags), None
+    i = _single_index(index, n)
+    new = list(items)
+    new[i] = args[1]
+    return new, None
+
+
+def _m_increment(items, args, op):
+    index = _int(args[0], "index") if args else 0
+    delta = args[1] if len(args) > 1 and args[1] is not None else 1
+    flags = args[3] if len(args) > 3 and type(args[3]) is int else 0
+    if type(delta) not in (int, float):
+        raise _error(RC.PARAMETER_ERROR, "increment by a non-number")
+    n = len(items)
+    if index < 0:
+        index += n
+        if index < 0:
+            raise _error(RC.OP_NOT_APPLICABLE, "increment index out of bounds")
+    if index < n:
+        cur = items[index]
+        if type(cur) is int:
+            value = cur + (int(delta) if type(delta) is float else delta)
+            value = ((value + (1 << 63)) % (1 << 64)) - (1 << 63)
+        elif type(cur) is float:
+            value = cur + float(delta)
+        else:
+            raise _error(RC.PARAMETER_ERROR, "increment of a non-number element")
+        new = list(items)
+        new[index] = value
+        return new, value
+    return _insert(items, index, [delta], flags), delta
+
+
+_MODIFIERS: dict[int, Callable] = {3: _m_insert, 4: _m_insert, 9: _m_set, 12: _m_increment}
+
+
+# ------------------------------------------------------------------ contexts
+
+def resolve_context(ctx: list, value):
+    """The element a CDT context (``[type, operand, ...]``, server cdt.c) selects in
+    ``value``, or None when it selects nothing."""
+    if not isinstance(ctx, list) or len(ctx) % 2:
+        raise _error(RC.PARAMETER_ERROR, "bad CDT context")
+    for t, operand in zip(ctx[::2], ctx[1::2]):
+        if type(t) is not int:
+            raise _error(RC.PARAMETER_ERROR, "bad CDT context")
+        t &= 0x3F  # drop the create flags
+        if t in (0x10, 0x11, 0x13):
+            if not isinstance(value, list):
+                return None
+            items = value
+        elif t in (0x20, 0x21, 0x22, 0x23):
+            if not isinstance(value, dict):
+                return None
+            keys, items = _key_order(value)
+        else:
+            raise _error(RC.PARAMETER_ERROR, f"bad CDT context type {t}")
+        try:
+            if t in (0x10, 0x20):  # by index (maps: in key order)
+                i = _single_index(_int(operand, "index"), len(items))
+            elif t in (0x11, 0x21):  # by rank
+                i = _rank_order(items)[_single_index(_int(operand, "rank"), len(items))]
+            elif t == 0x22:  # map key
+                hits = [j for j, k in enumerate(keys) if _cmp_eq(k, operand)]
+                i = hits[0] if hits else None
+            else:  # by value
+                hits = [j for j, v in enumerate(items) if _cmp_eq(v, operand)]
+                i = hits[0] if hits else None
+        except Exception:  # out of range: nothing selected
+            return None
+        if i is None:
+            return None
+        value = items[i]
+    return value
+
+
+# ------------------------------------------------------------------ entry points
+
+# every op code of the server's CDT op table (server proto.h as_cdt_optype)
+_SERVER_CDT_OPS = frozenset([*range(0, 14), *range(16, 28), *range(32, 41), *range(64, 71), *range(73, 80),
+                             *range(81, 90), *range(96, 101), *range(102, 111), 0xFE, 0xFF])
+
+
+def _args(op: Op) -> list:
+    args = cdt._args(op)
+    if args[0] not in _SERVER_CDT_OPS:
+        raise _error(RC.PARAMETER_ERROR, f"invalid CDT op {args[0]}")
+    return args
+
+
+def read(b: Bin | None, op: Op):
+    """A list or map read op's result, or :mod:`cdt`'s for the ops not here."""
+    args = _args(op)
+    code = args[0]
+    if code in _SELECT_READS:
+        items = _list_of(b)
+        if items is None:
+            return None
+        return select(items, code, args[1:], _SELECT_READS)[3]
+    if code in _MAP_READS:
+        m = cdt._current(b, PT_MAP)
+        if m is None:
+            return None
+        keys, values = _key_order(m)
+        return select(values, code, args[1:], _MAP_READS, keys)[3]
+    return cdt.read(b, op)
+
+
+def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
+    """``(new bin, result)`` of a list modify op, or :mod:`cdt`'s for the ops not here."""
+    args = _args(op)
+    code = args[0]
+    if code in READ_CODES:
+        return b, read(b, op)
+    if code in _MAP_REMOVES:
+        m = cdt._current(b, PT_MAP)
+        if m is None:
+            return b, None
+        keys, values = _key_order(m)
+        picked, _rt, _multi, result = select(values, code, args[1:], _MAP_REMOVES, keys)
+        if not picked:
+            return b, result
+        gone = {repr(order_key(keys[i])) for i in picked}
+        kept = {k: v for k, v in m.items() if repr(order_key(k)) not in gone}
+        return Bin(op.name.encode(), PT_MAP, packb(kept)), result
+    if code in _SELECT_REMOVES:
+        items = _list_of(b)
+        if items is None:
+            return b, None  # no bin: a no-op, and no bin is created
+        picked, _rt, _multi, result = select(items, code, args[1:], _SELECT_REMOVES)
+        if not picked:
+            return b, result
+        drop = set(picked)
+        return _list_bin(op, [v for i, v in enumerate(items) if i not in drop]), result
+    fn = _MODIFIERS.get(code)
+    if fn is not None:
+        items = _list_of(b)
+        new, result = fn([] if items is None else items, args[1:], code)
+        return _list_bin(op, new), result
+    if code == 11:  # LIST_CLEAR: of a missing bin, a no-op
+        items = _list_of(b)
+        if items is None:
+            return b, None
+        return _list_bin(op, []), None
+    return cdt.modify(b, op)
