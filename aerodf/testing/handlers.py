@@ -35,6 +35,7 @@ from . import cdt
 from .expr import Compiled, ExpError, ExpUnsupported, compile_filter
 from .store import Bin, Namespace, Record, SIndex, Store, now_citrusleaf
 
+MAX_RECORD_TTL = 10 * 365 * 24 * 3600
 FRAME_TARGET = 128 * 1024  # flush a multi-record response at about this size
 
 
@@ -303,7 +304,7 @@ class Handlers:
             new.void_time = 0
         elif ttl == 0 or ttl == TTL_DONT_UPDATE:
             new.void_time = now + ns.default_ttl if ns.default_ttl else 0
-        elif ttl > 0x7FFFFFFF:
+        elif ttl > MAX_RECORD_TTL:  # the server's hard limit (ten years), specials aside
             return Outcome(RC.PARAMETER_ERROR)
         else:
             new.void_time = now + ttl
