@@ -260,6 +260,61 @@ def _keys(table: pa.Table, key: str) -> list[Any]:
     return col.to_pylist()
 
 
+def _has_nul(v: Any) -> bool:
+    """Whether a Python value holds a str with a NUL byte (values, list items, map keys)."""
+    if isinstance(v, str):
+        return "\x00" in v
+    if isinstance(v, (list, tuple)):
+        return any(_has_nul(x) for x in v)
+    if isinstance(v, dict):
+        return any(_has_nul(k) or _has_nul(x) for k, x in v.items())
+    return False
+
+
+def _holds_strings(t: pa.DataType) -> bool:
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return True
+    if pa.types.is_map(t):
+        return _holds_strings(t.key_type) or _holds_strings(t.item_type)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t) \
+            or pa.types.is_list_view(t) or pa.types.is_large_list_view(t):
+        return _holds_strings(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_holds_strings(t.field(i).type) for i in range(t.num_fields))
+    return False
+
+
+def _nul_row(col: pa.ChunkedArray) -> int | None:
+    """The first row whose value holds a string with a NUL byte, or None."""
+    t = col.type
+    if not _holds_strings(t):
+        return None
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        if pa.types.is_string_view(t):
+            col = col.cast(pa.large_string())
+        hit = pc.fill_null(pc.match_substring(col, "\x00"), False)
+        return pc.index(hit, True).as_py() if pc.any(hit).as_py() else None
+    return next((i for i, v in enumerate(col.to_pylist()) if _has_nul(v)), None)
+
+
+def _check_nul_strings(transport_name: str, key: str, user_keys: list[Any], schema: Schema, table: pa.Table,
+                       send_key: bool) -> None:
+    """Refuse, before anything is written, what this transport's client would cut at a NUL byte."""
+    hint = "use transport='aerospike-py', which writes them as given"
+    if send_key:
+        for i, k in enumerate(user_keys):
+            if (type(k) is str and "\x00" in k) or (type(k) is bytes and b"\x00" in k):
+                raise DataError(f"key column {key!r} row {i}: key {k!r} holds a NUL byte, which the {transport_name!r} "
+                                f"transport's client would store cut at the NUL (as another record's key); write "
+                                f"with send_key=False (the digest is exact) or {hint}", key=k, row=i, value=k)
+    for f in schema:
+        i = _nul_row(table.column(f.name))
+        if i is not None:
+            raise DataError(f"column {f.name!r} row {i} (key {user_keys[i]!r}) holds a string with a NUL byte, which "
+                            f"the {transport_name!r} transport's client would store cut at the NUL; {hint}",
+                            key=user_keys[i], bin=f.bin_name, row=i)
+
+
 # ----------------------------------------------------------------------------- encoding
 
 
@@ -307,6 +362,7 @@ def write_frame(
     exists: str = "upsert",
     generation: str | None = None,
     send_key: bool = True,
+    blob_keys: bool = False,
     remove_nulls: bool = False,
     chunk_size: int = 5000,
     max_in_flight: int | None = None,
@@ -325,7 +381,10 @@ def write_frame(
     namespace, set
         Where to write.
     key
-        The column holding the user keys (int, str or bytes; no nulls, no duplicates).
+        The column holding the user keys (int, str or bytes; no nulls, no
+        duplicates). Bytes keys are string keys, as the official client hashes
+        Python ``bytes`` (``client.get((ns, set, b"k"))`` finds them); see
+        ``blob_keys``.
     schema
         Types to write (validated before anything is written; columns not in it
         are not written). Without one, every other column is written with its
@@ -348,6 +407,10 @@ def write_frame(
         a record read as missing, whose generation is null).
     send_key
         Store the user key with the record (so scans can return it).
+    blob_keys
+        Write a bytes key column as *blob* keys (particle type BLOB, what the
+        official client makes of a ``bytearray`` key; read them back with
+        ``bytearray`` keys) instead of string keys.
     remove_nulls
         A null removes the bin (for update modes); by default a null bin is
         simply not written.
@@ -377,6 +440,12 @@ def write_frame(
         raise ConfigError(f"ttl={ttl!r}: {why}; or name a column of per-row TTLs")
     table = to_arrow_table(frame)
     user_keys = _keys(table, key)
+    if blob_keys:
+        t = table.column(key).type
+        if not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+                or (pa.types.is_dictionary(t) and pa.types.is_binary(t.value_type))):
+            raise ConfigError(f"blob_keys=True needs a bytes key column; {key!r} has type {t}")
+        user_keys = [bytearray(k) for k in user_keys]
     meta_cols = [c for c in (ttl if isinstance(ttl, str) else None, generation) if c]
     for c in meta_cols:
         if c not in table.column_names:
@@ -400,7 +469,7 @@ def write_frame(
             changes.setdefault("ttl", ttl)
         pol = resolve(client.write_policy, policy, changes)
         with gcpause.paused(client.pause_gc):
-            report = _write(client, namespace, set, user_keys, schema, body, metas, pol, chunk_size,
+            report = _write(client, namespace, set, key, user_keys, schema, body, metas, pol, chunk_size,
                             remove_nulls, _want_progress(progress), max_in_flight if not owns else None)
     finally:
         if owns:
@@ -441,8 +510,8 @@ def _int_column(table: pa.Table, name: str) -> list[int | None]:
     return col.to_pylist()
 
 
-def _write(client: Client, namespace: str, set_name: str, user_keys: list[Any], schema: Schema, table: pa.Table,
-           metas, policy: WritePolicy, chunk_size: int, remove_nulls: bool, progress: bool,
+def _write(client: Client, namespace: str, set_name: str, key_name: str, user_keys: list[Any], schema: Schema,
+           table: pa.Table, metas, policy: WritePolicy, chunk_size: int, remove_nulls: bool, progress: bool,
            per_call: int | None) -> WriteReport:
     from .batch import _progress_bar
     from .pipeline import pipelined
@@ -450,6 +519,8 @@ def _write(client: Client, namespace: str, set_name: str, user_keys: list[Any], 
     n = len(user_keys)
     report = WriteReport()
     transport, limiter = client.transport, client.limiter
+    if not transport.writes_nul_strings:
+        _check_nul_strings(transport.name, key_name, user_keys, schema, table, policy.send_key)
     batch_policy = client.batch_policy.replace(total_timeout=policy.total_timeout,
                                                socket_timeout=policy.socket_timeout,
                                                max_retries=policy.max_retries)

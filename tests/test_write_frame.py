@@ -352,3 +352,50 @@ def test_closed_client_raises_before_sending_anything(client, aerospike_server, 
         with pytest.raises(aerodf.ClientClosedError, match="is closed"):
             call()
     assert _count(client, "test", set_name) == 0
+
+
+# ------------------------------------------------------- NUL bytes in strings and keys (item 7)
+
+NUL_FRAMES = [
+    ("s", pl.DataFrame({"key": [1, 2], "s": ["ok", "a\x00b"]})),
+    ("l", pl.DataFrame({"key": [1, 2], "l": [["ok"], ["x", "a\x00b"]]})),
+    ("m", pa.table({"key": [1, 2], "m": pa.array([[("k", 1)], [("k\x00", 2)]], pa.map_(pa.string(), pa.int64()))})),
+]
+
+
+def test_the_server_stores_strings_with_nul_bytes_whole(pyclient, set_name):
+    """Ground truth: the server keeps every byte (aerospike-py sends and reads them whole)."""
+    pyclient.put(("test", set_name, 1), {"s": "nul\x00tail", "l": ["a\x00b"]})
+    assert pyclient.get(("test", set_name, 1)).bins == {"s": "nul\x00tail", "l": ["a\x00b"]}
+
+
+@pytest.mark.parametrize("column,frame", NUL_FRAMES, ids=[c for c, _ in NUL_FRAMES])
+def test_nul_strings_are_written_whole_or_refused_before_any_write(client, pyclient, wclient, transport, set_name,
+                                                                     column, frame):
+    if transport == "aerospike-py":
+        assert aerodf.write_frame(frame, "test", set_name, client=wclient).written == 2
+        want = frame.to_arrow().column(column).to_pylist()[1] if isinstance(frame, pl.DataFrame) \
+            else dict(frame.column(column).to_pylist()[1])
+        assert pyclient.get(("test", set_name, 2)).bins == {column: want}
+        return
+    # the official client (under "official" and "wire") would store "a\x00b" as "a"
+    with pytest.raises(aerodf.DataError, match=rf"column '{column}' row 1 \(key 2\) holds a string with a NUL") as e:
+        aerodf.write_frame(frame, "test", set_name, client=wclient)
+    assert e.value.row == 1 and e.value.bin == column and e.value.key == 2
+    assert _count(client, "test", set_name) == 0
+
+
+def test_keys_with_nul_bytes_never_collide(client, pyclient, wclient, transport, set_name):
+    df = pl.DataFrame({"key": ["x\x00y", "x"], "v": [1, 2]})
+    if transport == "aerospike-py":
+        assert aerodf.write_frame(df, "test", set_name, client=wclient).written == 2
+        assert sorted(r.key.user_key for r in pyclient.query("test", set_name).results()) == ["x", "x\x00y"]
+    else:
+        with pytest.raises(aerodf.DataError, match=r"key column 'key' row 0: key 'x\\x00y' holds a NUL byte"):
+            aerodf.write_frame(df, "test", set_name, client=wclient)
+        assert _count(client, "test", set_name) == 0
+        # without the key stored, the digest (computed by aerodf) is exact
+        assert aerodf.write_frame(df, "test", set_name, client=wclient, send_key=False).written == 2
+    assert _count(client, "test", set_name) == 2
+    back = wclient.read_batch(["x\x00y", "x"], {"v": "int64"}, namespace="test", set=set_name, output="polars")
+    assert back["v"].to_list() == [1, 2]

@@ -117,9 +117,9 @@ def _digest(fields: dict[int, bytes], set_name: str, key) -> bytes:
     if ptype == PT_INTEGER:
         k = struct.unpack(">q", data)[0]
     elif ptype == PT_STRING:
-        k = data.decode()
+        k = bytes(data)  # hashed as a string key, whatever its encoding
     else:
-        k = data
+        k = bytearray(data)  # a blob key
     return compute_digest(set_name, k)
 
 

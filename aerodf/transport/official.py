@@ -13,6 +13,7 @@ import aerospike
 from aerospike import exception as aex
 
 from .. import errors as E
+from ..protocol.digest import compute_digest
 from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, WritePolicy
 from .base import Key, RecordsChunk, Transport, WriteResult, parse_sindex_list, unread_message
 
@@ -114,11 +115,24 @@ class OfficialChunk(RecordsChunk):
 _EMPTY: dict[str, Any] = {}
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a str or bytes value holds a NUL byte (this client cuts such strings there)."""
+    t = type(value)
+    return (t is str and "\x00" in value) or (t is bytes and b"\x00" in value)
+
+
 def _client_keys(keys: Sequence[Key]) -> list[Key]:
-    """Blob keys as ``bytearray``: this client rejects ``bytes`` keys, and inside a
-    batch it answers them as not found instead of raising."""
-    if any(type(k[2]) is bytes for k in keys):
-        return [(k[0], k[1], bytearray(k[2])) if type(k[2]) is bytes else k for k in keys]
+    """The keys as this client must get them.
+
+    It hashes ``bytes`` as string keys and ``bytearray`` as blobs, aerodf's rule
+    too (:func:`aerodf.protocol.digest.key_bytes`). A str or bytes key holding a
+    NUL byte it would cut at the NUL (a C string): ``"x\\0y"`` would be record
+    ``"x"``. Such keys go as the digest aerodf computes, exact for reads and
+    digest-only writes (``write_frame`` refuses them with ``send_key``).
+    """
+    if any(type(k[2]) is not int and has_nul(k[2]) for k in keys):
+        return [(k[0], k[1], None, bytearray(compute_digest(k[1] or "", k[2]))) if has_nul(k[2]) else k
+                for k in keys]
     return list(keys)
 
 
@@ -126,6 +140,7 @@ class OfficialTransport(Transport):
     """The official client: complete, and the default."""
 
     name = "official"
+    writes_nul_strings = False  # C strings: "a\x00b" would be stored as "a"
 
     def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
         cfg: dict[str, Any] = {"hosts": list(hosts)}
