@@ -284,16 +284,29 @@ def _holds_strings(t: pa.DataType) -> bool:
     return False
 
 
+def _leaves_have_nul(arr: pa.Array) -> bool:
+    """Whether any string inside ``arr`` (at any depth) holds a NUL byte, column-wise."""
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        if pa.types.is_string_view(t):
+            arr = arr.cast(pa.large_string())
+        return bool(pc.any(pc.match_substring(arr, "\x00")).as_py())
+    if pa.types.is_map(t):
+        return _leaves_have_nul(arr.keys) or _leaves_have_nul(arr.items)
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return _leaves_have_nul(arr.flatten())
+    return True  # another nesting: let the caller look value by value
+
+
 def _nul_row(col: pa.ChunkedArray) -> int | None:
     """The first row whose value holds a string with a NUL byte, or None."""
     t = col.type
-    if not _holds_strings(t):
+    if not _holds_strings(t) or not any(_leaves_have_nul(chunk) for chunk in col.chunks):
         return None
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         if pa.types.is_string_view(t):
             col = col.cast(pa.large_string())
-        hit = pc.fill_null(pc.match_substring(col, "\x00"), False)
-        return pc.index(hit, True).as_py() if pc.any(hit).as_py() else None
+        return pc.index(pc.fill_null(pc.match_substring(col, "\x00"), False), True).as_py()
     return next((i for i, v in enumerate(col.to_pylist()) if _has_nul(v)), None)
 
 
