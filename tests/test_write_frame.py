@@ -399,3 +399,20 @@ def test_keys_with_nul_bytes_never_collide(client, pyclient, wclient, transport,
     assert _count(client, "test", set_name) == 2
     back = wclient.read_batch(["x\x00y", "x"], {"v": "int64"}, namespace="test", set=set_name, output="polars")
     assert back["v"].to_list() == [1, 2]
+
+
+def test_official_transport_refuses_to_store_a_nul_key_cut(aerospike_server, client, set_name):
+    from aerodf.transport.official import OfficialTransport
+
+    with OfficialTransport(aerospike_server.hosts) as t:
+        pol = aerodf.WritePolicy()
+        with pytest.raises(aerodf.DataError, match="holds a NUL byte"):
+            t.put(("test", set_name, "x\x00y"), {"v": 1}, pol)
+        with pytest.raises(aerodf.DataError, match="holds a NUL byte"):
+            t.batch_write([("test", set_name, "x\x00y")], [{"v": 1}], pol, aerodf.BatchPolicy())
+        assert _count(client, "test", set_name) == 0
+        t.put(("test", set_name, "x\x00y"), {"v": 1}, pol.replace(send_key=False))  # the exact digest
+        t.put(("test", set_name, "x"), {"v": 2}, pol)
+        assert _count(client, "test", set_name) == 2
+        chunk = t.batch_read([("test", set_name, "x\x00y"), ("test", set_name, "x")], ["v"], aerodf.BatchPolicy())
+        assert chunk.bins == [{"v": 1}, {"v": 2}]

@@ -121,6 +121,15 @@ def has_nul(value: Any) -> bool:
     return (t is str and "\x00" in value) or (t is bytes and b"\x00" in value)
 
 
+def _check_stored_keys(keys: Sequence[Key], policy: WritePolicy) -> None:
+    """A key sent with the record must arrive whole: refuse one this client would cut."""
+    if policy.send_key:
+        bad = next((k[2] for k in keys if type(k[2]) is not int and has_nul(k[2])), None)
+        if bad is not None:
+            raise E.DataError(f"key {bad!r} holds a NUL byte, which this client would store cut at the NUL; "
+                              f"write it with send_key=False or through aerospike-py", key=bad, value=bad)
+
+
 def _client_keys(keys: Sequence[Key]) -> list[Key]:
     """The keys as this client must get them.
 
@@ -199,6 +208,7 @@ class OfficialTransport(Transport):
                   "compress", "timeout_delay"):
             wp.pop(k, None)
         write = ops.write
+        _check_stored_keys(keys, policy)
         ckeys = _client_keys(keys)
         if policy.ttl:
             wp["ttl"] = _ttl(policy.ttl)
@@ -298,6 +308,7 @@ class OfficialTransport(Transport):
         meta = None
         if policy.ttl:
             meta = {"ttl": {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(policy.ttl, policy.ttl)}
+        _check_stored_keys([key], policy)
         try:
             self.client.put(_client_keys([key])[0], bins, meta=meta, policy=write_policy(policy))
         except aex.AerospikeError as exc:
