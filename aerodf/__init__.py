@@ -13,7 +13,7 @@ operations in flight; policies are immutable values.
 from .batch import read_batch
 from .client import Client, connect
 from .errors import (
-    AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClusterConnectionError,
+    AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClientClosedError, ClusterConnectionError,
     ConfigError, DataError, GenerationError, IncompatibleBinError, IntegerOverflowError, MissingValueError, OverloadError,
     RecordNotFoundError, RecordTooBigError, SchemaError, TimeoutError_ as TimeoutError,
 )
@@ -39,5 +39,5 @@ __all__ = [
     "AerodfError", "ConfigError", "SchemaError", "DataError", "BinTypeError", "IntegerOverflowError",
     "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError", "TimeoutError",
     "ClusterConnectionError", "OverloadError", "RecordTooBigError", "GenerationError",
-    "IncompatibleBinError", "WriteError",
+    "IncompatibleBinError", "WriteError", "ClientClosedError",
 ]

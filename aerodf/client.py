@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ClientClosedError, ConfigError
 from .limiter import Limiter, LimiterStats
 from .policy import BatchPolicy, QueryPolicy, ReadPolicy, WritePolicy
 
@@ -124,10 +124,11 @@ class Client:
             raise ConfigError("workers must be at least 1")
         self.workers = workers
         self.pause_gc = bool(pause_gc)
-        self.transport = open_transport(transport, self.hosts, config=config)
-        if fast_path and not self.transport.numpy_batches:
-            self.transport.close()
-            raise ConfigError(f"fast_path needs transport='aerospike-py' (this client's is {self.transport.name!r})")
+        self._closed = False
+        self._transport = open_transport(transport, self.hosts, config=config)
+        if fast_path and not self._transport.numpy_batches:
+            self._transport.close()
+            raise ConfigError(f"fast_path needs transport='aerospike-py' (this client's is {self._transport.name!r})")
         self.fast_path = bool(fast_path)
         self._executor: ThreadPoolExecutor | None = None
         self._detached: list[Any] = []
@@ -140,9 +141,25 @@ class Client:
             self.read_paths[path] += records
 
     @property
+    def transport(self):
+        """The open :class:`~aerodf.transport.base.Transport`; every call reaches the
+        cluster through it, so after :meth:`close` it raises :class:`~aerodf.errors.ClientClosedError`
+        (before anything is sent) instead of a client library's connection error."""
+        if self._closed:
+            hosts = ",".join(f"{h}:{p}" for h, p in self.hosts)
+            raise ClientClosedError(f"this aerodf client ({hosts}) is closed (close() or the end of its `with` "
+                                    f"block); nothing was sent: use an open client or aerodf.connect() again")
+        return self._transport
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
     def transport_name(self) -> str:
         """Which transport serves this client's reads (``official`` ...)."""
-        return self.transport.name
+        return self._transport.name
 
     def executor(self) -> ThreadPoolExecutor:
         """The client's request threads (created on first use, shared by calls)."""
@@ -168,14 +185,18 @@ class Client:
             self._detached.append(pool)
 
     def close(self) -> None:
+        """Release the connections; closing twice is harmless, any later call raises
+        :class:`~aerodf.errors.ClientClosedError`."""
         with self._lock:
             ex, self._executor = self._executor, None
             detached, self._detached = self._detached, []
+            closed, self._closed = self._closed, True
         if ex is not None:
             ex.shutdown(wait=True)
         for pool in detached:
             pool.shutdown(wait=True)
-        self.transport.close()
+        if not closed:
+            self._transport.close()
 
     def __enter__(self) -> Client:
         return self

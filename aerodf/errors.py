@@ -4,6 +4,7 @@
 
     AerodfError
     ├── ConfigError              bad arguments: hosts, options, keys
+    │   └── ClientClosedError    a call on a client that was closed (nothing is sent)
     ├── SchemaError              a schema that cannot be built or compiled
     ├── DataError                data that does not fit the schema
     │   ├── BinTypeError         a bin of another type than its field
@@ -34,6 +35,11 @@ class AerodfError(Exception):
 
 class ConfigError(AerodfError, ValueError):
     """Bad arguments: hosts, options, keys or outputs."""
+
+
+class ClientClosedError(ConfigError):
+    """A call on a :class:`~aerodf.Client` after ``close()`` (or its ``with`` block):
+    raised before anything is sent."""
 
 
 class SchemaError(AerodfError, ValueError):

@@ -63,6 +63,24 @@ class GenerationCheck(enum.Enum):
 TTL_NAMESPACE_DEFAULT = 0
 TTL_NEVER_EXPIRE = -1
 TTL_DONT_UPDATE = -2
+# The server refuses a record TTL above ten years (PARAMETER_ERROR) unless it is one
+# of the specials; the TTL travels as an unsigned 32-bit field, so a larger Python int
+# would wrap around into another, valid-looking TTL.
+MAX_TTL = 10 * 365 * 24 * 3600
+
+
+def check_ttl(ttl: object) -> str | None:
+    """Why ``ttl`` is not a record TTL aerodf can send, or None when it is.
+
+    Valid: ``0`` (namespace default), ``1 .. MAX_TTL`` seconds, ``-1`` (never
+    expire), ``-2`` (keep the record's TTL).
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        return f"{ttl!r} ({type(ttl).__name__}) is not an integer number of seconds"
+    if ttl < TTL_DONT_UPDATE or ttl > MAX_TTL:
+        return (f"{ttl} is outside the TTLs the server accepts: 0 (namespace default), 1..{MAX_TTL} seconds "
+                f"(ten years), -1 (never expire) or -2 (keep the record's TTL)")
+    return None
 
 
 def _nonneg_int(cls_name: str, name: str, v: Any) -> None:
@@ -177,8 +195,9 @@ class WritePolicy(Policy):
                 object.__setattr__(self, "generation_check", GenerationCheck(self.generation_check))
             except ValueError:
                 raise ConfigError(f"{name}.generation_check must be none, eq or gt") from None
-        if not isinstance(self.ttl, int) or self.ttl < TTL_DONT_UPDATE:
-            raise ConfigError(f"{name}.ttl must be seconds, 0 (namespace default), -1 (never) or -2 (don't update)")
+        why = check_ttl(self.ttl)
+        if why is not None:
+            raise ConfigError(f"{name}.ttl: {why}")
         if self.max_retries and not self.idempotent:
             raise ConfigError(
                 f"{name}: a write retried after a timeout may apply twice; set idempotent=True to allow max_retries"

@@ -145,10 +145,41 @@ def test_full_tuple_keys_and_string_keys(client, aclient, set_name):
     assert df.to_dict(as_series=False) == {"id": ["c", "a"], "v": [99, 97]}
 
 
-def test_bytes_keys(client, aclient, set_name):
-    client.put(("test", set_name, bytearray(b"\x01\x02")), {"v": 1})
-    df = aclient.read_batch([b"\x01\x02"], {"v": "int64"}, namespace="test", set=set_name, output="polars")
-    assert df["v"].to_list() == [1]
+def test_bytes_keys_follow_the_official_clients_rule(client, aclient, set_name):
+    """``bytes`` is a string key (what the official client makes of it), ``bytearray`` a blob key."""
+    client.put(("test", set_name, b"k"), {"v": 1})
+    client.put(("test", set_name, bytearray(b"k")), {"v": 2})
+    client.put(("test", set_name, b"\xfe\x01"), {"v": 3})
+    assert client.get(("test", set_name, "k"))[2] == {"v": 1}  # the official client: b"k" is "k"
+    df = aclient.read_batch([b"k", bytearray(b"k"), "k", b"\xfe\x01", bytearray(b"\xfe\x01")], {"v": "int64"},
+                            namespace="test", set=set_name, output="polars")
+    assert df["v"].to_list() == [1, 2, 1, 3, None]
+    df = aclient.read_batch([bytearray(b"k"), b"k"], {"v": "int64"}, namespace="test", set=set_name,
+                            output="polars", with_key=True)
+    assert df.to_dict(as_series=False) == {"key": [b"k", b"k"], "v": [2, 1]}
+
+
+def test_bytes_keys_written_by_write_frame_are_found_by_the_official_client(client, aclient, set_name):
+    t = pa.table({"key": [b"a", b"\xfe"], "v": [1, 2]})
+    assert aerodf.write_frame(t, "test", set_name, client=aclient).written == 2
+    assert client.get(("test", set_name, b"a"))[2] == {"v": 1}
+    assert client.get(("test", set_name, b"\xfe"))[2] == {"v": 2}
+    assert aerodf.write_frame(t, "test", set_name + "b", client=aclient, blob_keys=True).written == 2
+    assert client.get(("test", set_name + "b", bytearray(b"\xfe")))[2] == {"v": 2}
+    df = aclient.read_batch([bytearray(b"a"), b"a"], {"v": "int64"}, namespace="test", set=set_name + "b",
+                            output="polars")
+    assert df["v"].to_list() == [1, None]
+    with pytest.raises(aerodf.ConfigError, match="blob_keys=True needs a bytes key column"):
+        aerodf.write_frame(pa.table({"key": [1], "v": [1]}), "test", set_name, client=aclient, blob_keys=True)
+
+
+def test_keys_with_nul_bytes_are_their_own_records(client, aclient, pyclient, set_name):
+    """The official client cuts str keys at a NUL ("x\\0y" is record "x"); aerodf's digest is exact."""
+    pyclient.put(("test", set_name, "x\x00y"), {"v": 1})  # aerospike-py hashes the whole key
+    pyclient.put(("test", set_name, "x"), {"v": 2})
+    df = aclient.read_batch(["x\x00y", "x", b"x\x00y"], {"v": "int64"}, namespace="test", set=set_name,
+                            output="polars")
+    assert df["v"].to_list() == [1, 2, 1]
 
 
 def test_keys_from_numpy_pandas_polars_arrow(aclient, dataset):

@@ -37,10 +37,14 @@ def test_blob_keys_reach_records_written_by_other_clients(client, pyc, pyclient,
     # upstream: aerospike-py 0.14 hashes a bytes key to a different digest
     with pytest.raises(ap.RecordNotFound):
         pyclient.get(("test", set_name, b"\x01\x02"))
-    df = pyc.read_batch([b"\x01\x02"], {"v": "int64"}, namespace="test", set=set_name, output="polars")
+    df = pyc.read_batch([bytearray(b"\x01\x02")], {"v": "int64"}, namespace="test", set=set_name, output="polars")
     assert df["v"].to_list() == [7]
-    aerodf.write_frame(pl.DataFrame({"key": [b"\x03"], "v": [3]}), "test", set_name, client=pyc)
+    aerodf.write_frame(pl.DataFrame({"key": [b"\x03"], "v": [3]}), "test", set_name, client=pyc, blob_keys=True)
     assert client.get(("test", set_name, bytearray(b"\x03")))[2] == {"v": 3}
+    # bytes keys are string keys, as the official client hashes them, UTF-8 or not
+    client.put(("test", set_name, b"\xff\x01"), {"v": 8})
+    df = pyc.read_batch([b"\xff\x01"], {"v": "int64"}, namespace="test", set=set_name, output="polars")
+    assert df["v"].to_list() == [8]
 
 
 @pytest.mark.fake_only

@@ -248,3 +248,171 @@ def test_round_trip_random_frames(wclient, rows, output):
         all_null_row = [all(r[c] is None for c in COLUMNS) for r in rows]
         exp = [None if all_null_row[i] else e for i, e in enumerate(exp)]
         assert got == exp, name
+
+
+# ---------------------------------------------------------------- TTLs (issue 15, item 8)
+
+MAX_TTL = 10 * 365 * 24 * 3600
+
+
+def test_server_refuses_ttls_above_ten_years(client, set_name):
+    """Ground truth for the client-side check: the server's own limit."""
+    aerospike = pytest.importorskip("aerospike")
+    client.put(("test", set_name, 1), {"v": 1}, meta={"ttl": MAX_TTL})
+    assert MAX_TTL - 10 <= client.get(("test", set_name, 1))[1]["ttl"] <= MAX_TTL
+    with pytest.raises(aerospike.exception.AerospikeError) as e:
+        client.put(("test", set_name, 2), {"v": 1}, meta={"ttl": MAX_TTL + 1})
+    assert e.value.code == 4  # PARAMETER_ERROR
+
+
+@pytest.mark.parametrize("ttl", [2**32 + 10, 2**40, MAX_TTL + 1, -3, 1.5, True])
+def test_bad_scalar_ttl_is_refused_before_any_write(client, wclient, set_name, ttl):
+    with pytest.raises(aerodf.ConfigError, match="ttl="):
+        aerodf.write_frame(pl.DataFrame({"key": [1], "v": [1]}), "test", set_name, client=wclient, ttl=ttl)
+    assert _count(client, "test", set_name) == 0
+
+
+@pytest.mark.parametrize("bad", [2**32 + 10, 2**40, -5, MAX_TTL + 1])
+def test_bad_ttl_in_a_column_names_its_row_before_any_write(client, wclient, set_name, bad):
+    df = pl.DataFrame({"key": [1, 2, 3], "v": [1, 2, 3], "t": [100, None, bad]})
+    with pytest.raises(aerodf.DataError, match=r"ttl column 't' row 2 \(key 3\)") as e:
+        aerodf.write_frame(df, "test", set_name, client=wclient, ttl="t")
+    assert e.value.row == 2 and e.value.key == 3 and e.value.value == bad
+    assert _count(client, "test", set_name) == 0
+
+
+def test_ttl_limits_and_specials_are_written(wclient, set_name):
+    df = pl.DataFrame({"key": [1, 2, 3, 4], "v": [1, 2, 3, 4], "t": [MAX_TTL, -1, 0, None]})
+    assert aerodf.write_frame(df, "test", set_name, client=wclient, ttl="t").written == 4
+    aerodf.write_frame(pl.DataFrame({"key": [2], "v": [9], "t": [-2]}), "test", set_name, client=wclient, ttl="t")
+    ttls = wclient.read_batch([1, 2, 3, 4], {"v": "int64"}, namespace="test", set=set_name, with_meta=True,
+                              output="polars")["ttl"].to_list()
+    assert MAX_TTL - 10 <= ttls[0] <= MAX_TTL and ttls[1] == -1  # -2 kept "never expire"
+    assert ttls[2] == ttls[3]  # 0 and null: the namespace default alike
+
+
+# ------------------------------------------- inputs Arrow cannot take, closed clients (item 13)
+
+@pytest.mark.parametrize("frame,error,match,row", [
+    (pd.DataFrame({"key": [1, 2], "v": [1 + 2j, 3j]}), aerodf.SchemaError, "column 'v' has dtype complex128", None),
+    (pd.DataFrame({"key": [1, 2, 3], "v": [1, 2, "a"]}), aerodf.DataError,
+     r"column 'v' mixes values of type int \(row 0: 1\) and str \(row 2: 'a'\)", 2),
+    (pl.DataFrame({"key": [1, 2], "v": pl.Series([1, 2**63 + 5], dtype=pl.UInt64)}), aerodf.DataError,
+     "column 'v' row 1 holds 9223372036854775813", 1),
+    (pa.table({"key": [1, 2], "v": pa.array([2**64 - 1, 1], pa.uint64())}), aerodf.DataError,
+     "column 'v' row 0 holds", 0),
+    (pl.DataFrame({"key": [1, 2], "v": pl.Series([1, 2], dtype=pl.Int128)}), aerodf.SchemaError,
+     "column 'v' has dtype Int128", None),
+])
+def test_unwritable_columns_raise_aerodf_errors_naming_them(client, wclient, set_name, frame, error, match, row):
+    with pytest.raises(error, match=match) as e:
+        aerodf.write_frame(frame, "test", set_name, client=wclient)
+    if row is not None:
+        assert e.value.row == row and e.value.bin == "v"
+    assert _count(client, "test", set_name) == 0
+
+
+def test_all_null_polars_column_writes_nothing_for_its_bin(client, wclient, set_name):
+    df = pl.DataFrame({"key": [1, 2], "v": [1, 2], "n": [None, None]})
+    assert df.schema["n"] == pl.Null
+    report = aerodf.write_frame(df, "test", set_name, client=wclient)
+    assert report.ok and report.written == 2
+    assert client.get(("test", set_name, 1))[2] == {"v": 1}
+    client.put(("test", set_name, 2), {"v": 2, "n": 7})
+    aerodf.write_frame(df, "test", set_name, client=wclient, remove_nulls=True)
+    assert client.get(("test", set_name, 2))[2] == {"v": 2}  # remove_nulls: the bin removed
+
+
+def test_null_generation_writes_that_row_without_a_check(client, wclient, set_name):
+    aerodf.write_frame(pl.DataFrame({"key": [1, 2, 3], "v": [1, 1, 1]}), "test", set_name, client=wclient)
+    aerodf.write_frame(pl.DataFrame({"key": [1, 2, 3], "v": [2, 2, 2]}), "test", set_name, client=wclient)  # gen 2
+    df = pl.DataFrame({"key": [1, 2, 3, 4], "v": [10, 20, 30, 40], "gen": [None, 2, 1, None]})
+    report = aerodf.write_frame(df, "test", set_name, client=wclient, generation="gen")
+    assert report.written == 3 and report.failed["key"].tolist() == [3]
+    assert report.failed["error"].tolist() == ["GENERATION_ERROR"]
+    back = wclient.read_batch([1, 2, 3, 4], {"v": "int64"}, namespace="test", set=set_name, output="polars")
+    assert back["v"].to_list() == [10, 20, 2, 40]
+    with pytest.raises(aerodf.DataError, match="generation column 'gen' row 0"):
+        aerodf.write_frame(pl.DataFrame({"key": [1], "v": [1], "gen": [-1]}), "test", set_name, client=wclient,
+                           generation="gen")
+
+
+def test_closed_client_raises_before_sending_anything(client, aerospike_server, transport, set_name):
+    c = aerodf.connect(aerospike_server.hosts, transport=transport)
+    c.close()
+    c.close()  # twice is harmless
+    assert c.closed
+    df = pl.DataFrame({"key": [1], "v": [1]})
+    calls = [lambda: aerodf.write_frame(df, "test", set_name, client=c),
+             lambda: c.read_batch([1], {"v": "int64"}, namespace="test", set=set_name),
+             lambda: aerodf.read_query("test", set_name, {"v": "int64"}, client=c),
+             lambda: aerodf.scan("test", set_name, {"v": "int64"}, client=c).collect(),
+             lambda: aerodf.infer_schema("test", set_name, client=c)]
+    for call in calls:
+        with pytest.raises(aerodf.ClientClosedError, match="is closed"):
+            call()
+    assert _count(client, "test", set_name) == 0
+
+
+# ------------------------------------------------------- NUL bytes in strings and keys (item 7)
+
+NUL_FRAMES = [
+    ("s", pl.DataFrame({"key": [1, 2], "s": ["ok", "a\x00b"]})),
+    ("l", pl.DataFrame({"key": [1, 2], "l": [["ok"], ["x", "a\x00b"]]})),
+    ("m", pa.table({"key": [1, 2], "m": pa.array([[("k", 1)], [("k\x00", 2)]], pa.map_(pa.string(), pa.int64()))})),
+]
+
+
+def test_the_server_stores_strings_with_nul_bytes_whole(pyclient, set_name):
+    """Ground truth: the server keeps every byte (aerospike-py sends and reads them whole)."""
+    pyclient.put(("test", set_name, 1), {"s": "nul\x00tail", "l": ["a\x00b"]})
+    assert pyclient.get(("test", set_name, 1)).bins == {"s": "nul\x00tail", "l": ["a\x00b"]}
+
+
+@pytest.mark.parametrize("column,frame", NUL_FRAMES, ids=[c for c, _ in NUL_FRAMES])
+def test_nul_strings_are_written_whole_or_refused_before_any_write(client, pyclient, wclient, transport, set_name,
+                                                                     column, frame):
+    if transport == "aerospike-py":
+        assert aerodf.write_frame(frame, "test", set_name, client=wclient).written == 2
+        want = frame.to_arrow().column(column).to_pylist()[1] if isinstance(frame, pl.DataFrame) \
+            else dict(frame.column(column).to_pylist()[1])
+        assert pyclient.get(("test", set_name, 2)).bins == {column: want}
+        return
+    # the official client (under "official" and "wire") would store "a\x00b" as "a"
+    with pytest.raises(aerodf.DataError, match=rf"column '{column}' row 1 \(key 2\) holds a string with a NUL") as e:
+        aerodf.write_frame(frame, "test", set_name, client=wclient)
+    assert e.value.row == 1 and e.value.bin == column and e.value.key == 2
+    assert _count(client, "test", set_name) == 0
+
+
+def test_keys_with_nul_bytes_never_collide(client, pyclient, wclient, transport, set_name):
+    df = pl.DataFrame({"key": ["x\x00y", "x"], "v": [1, 2]})
+    if transport == "aerospike-py":
+        assert aerodf.write_frame(df, "test", set_name, client=wclient).written == 2
+        assert sorted(r.key.user_key for r in pyclient.query("test", set_name).results()) == ["x", "x\x00y"]
+    else:
+        with pytest.raises(aerodf.DataError, match=r"key column 'key' row 0: key 'x\\x00y' holds a NUL byte"):
+            aerodf.write_frame(df, "test", set_name, client=wclient)
+        assert _count(client, "test", set_name) == 0
+        # without the key stored, the digest (computed by aerodf) is exact
+        assert aerodf.write_frame(df, "test", set_name, client=wclient, send_key=False).written == 2
+    assert _count(client, "test", set_name) == 2
+    back = wclient.read_batch(["x\x00y", "x"], {"v": "int64"}, namespace="test", set=set_name, output="polars")
+    assert back["v"].to_list() == [1, 2]
+
+
+def test_official_transport_refuses_to_store_a_nul_key_cut(aerospike_server, client, set_name):
+    from aerodf.transport.official import OfficialTransport
+
+    with OfficialTransport(aerospike_server.hosts) as t:
+        pol = aerodf.WritePolicy()
+        with pytest.raises(aerodf.DataError, match="holds a NUL byte"):
+            t.put(("test", set_name, "x\x00y"), {"v": 1}, pol)
+        with pytest.raises(aerodf.DataError, match="holds a NUL byte"):
+            t.batch_write([("test", set_name, "x\x00y")], [{"v": 1}], pol, aerodf.BatchPolicy())
+        assert _count(client, "test", set_name) == 0
+        t.put(("test", set_name, "x\x00y"), {"v": 1}, pol.replace(send_key=False))  # the exact digest
+        t.put(("test", set_name, "x"), {"v": 2}, pol)
+        assert _count(client, "test", set_name) == 2
+        chunk = t.batch_read([("test", set_name, "x\x00y"), ("test", set_name, "x")], ["v"], aerodf.BatchPolicy())
+        assert chunk.bins == [{"v": 1}, {"v": 2}]

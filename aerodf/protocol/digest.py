@@ -1,7 +1,8 @@
 """Key digests and partition ids.
 
 ``digest = RIPEMD160(set || key type byte || key bytes)`` with key types
-INTEGER (8-byte big-endian), STRING (UTF-8) and BLOB; the partition id is the
+INTEGER (8-byte big-endian), STRING (UTF-8; Python ``bytes`` too, as the
+official client hashes them) and BLOB (``bytearray``); the partition id is the
 low 12 bits of the first two digest bytes read little-endian (C ``as_key.c``,
 ``as_partition.h``). hashlib offers ripemd160 where OpenSSL still ships it; a
 pure-Python implementation covers systems where it is disabled as legacy.
@@ -17,15 +18,24 @@ from .constants import N_PARTITIONS, PT_BLOB, PT_INTEGER, PT_STRING
 __all__ = ["key_bytes", "compute_digest", "partition_id", "ripemd160"]
 
 
-def key_bytes(key: int | str | bytes) -> tuple[int, bytes]:
-    """``(particle type, bytes)`` of a user key, as hashed and as sent."""
+def key_bytes(key: int | str | bytes | bytearray) -> tuple[int, bytes]:
+    """``(particle type, bytes)`` of a user key, as hashed and as sent.
+
+    The official Python client's rule: ``bytes`` is a *string* key (its bytes
+    hashed and sent with particle type STRING, as ``str(..)`` of them would be);
+    ``bytearray`` (or ``memoryview``) is a *blob* key. Every aerodf transport
+    follows it, so a record written by the official client with ``b"k"`` is
+    found by ``read_batch([b"k"])``; ask for blob keys with ``bytearray(b"k")``.
+    """
     if isinstance(key, bool):
         raise TypeError("a bool is not a valid Aerospike user key")
     if isinstance(key, int):
         return PT_INTEGER, struct.pack(">q", key)
     if isinstance(key, str):
         return PT_STRING, key.encode()
-    if isinstance(key, (bytes, bytearray, memoryview)):
+    if isinstance(key, bytes):
+        return PT_STRING, key
+    if isinstance(key, (bytearray, memoryview)):
         return PT_BLOB, bytes(key)
     raise TypeError(f"user keys are int, str or bytes, not {type(key).__name__}")
 

@@ -37,6 +37,7 @@ from . import cdt_ops
 from .expr import Compiled, ExpError, ExpUnsupported, compile_filter
 from .store import Bin, Namespace, Record, SIndex, Store, now_citrusleaf
 
+MAX_RECORD_TTL = 10 * 365 * 24 * 3600
 FRAME_TARGET = 128 * 1024  # flush a multi-record response at about this size
 
 
@@ -118,9 +119,9 @@ def _digest(fields: dict[int, bytes], set_name: str, key) -> bytes:
     if ptype == PT_INTEGER:
         k = struct.unpack(">q", data)[0]
     elif ptype == PT_STRING:
-        k = data.decode()
+        k = bytes(data)  # hashed as a string key, whatever its encoding
     else:
-        k = data
+        k = bytearray(data)  # a blob key
     return compute_digest(set_name, k)
 
 
@@ -319,7 +320,7 @@ class Handlers:
             new.void_time = 0
         elif ttl == 0 or ttl == TTL_DONT_UPDATE:
             new.void_time = now + ns.default_ttl if ns.default_ttl else 0
-        elif ttl > 0x7FFFFFFF:
+        elif ttl > MAX_RECORD_TTL:  # the server's hard limit (ten years), specials aside
             return Outcome(RC.PARAMETER_ERROR)
         else:
             new.void_time = now + ttl

@@ -184,14 +184,31 @@ def ttls_of(meta: np.ndarray) -> list[int]:
 
 
 def _client_keys(keys: Sequence[Key]) -> list[Key]:
-    """Blob keys carry their digest: aerospike-py 0.14 hashes ``bytes`` keys
-    differently from the server's key digest (RIPEMD-160 over set, particle
-    type 4 and the bytes), so without it records written by any other client
-    are "not found". With an explicit digest it sends the key unchanged."""
-    if any(type(k[2]) in (bytes, bytearray) for k in keys):
-        return [(k[0], k[1], bytes(k[2]), compute_digest(k[1] or "", bytes(k[2])))
-                if type(k[2]) in (bytes, bytearray) else k for k in keys]
-    return keys if isinstance(keys, list) else list(keys)
+    """Keys hashed by aerodf's rule (:func:`aerodf.protocol.digest.key_bytes`, the
+    official client's): ``bytes`` is a string key, ``bytearray`` a blob key.
+
+    aerospike-py 0.14 hashes ``bytes`` keys as blobs, but with a digest no
+    other client computes (not even the server's blob digest), so records
+    written by any other client would be "not found". A ``bytes`` key that is
+    UTF-8 goes as the equal str key; any other as the string digest; a
+    ``bytearray`` key as the blob digest (with an explicit digest the client
+    sends the key unchanged).
+    """
+    if not any(type(k[2]) in (bytes, bytearray) for k in keys):
+        return keys if isinstance(keys, list) else list(keys)
+    out = []
+    for k in keys:
+        u = k[2]
+        if type(u) is bytes:
+            try:
+                out.append((k[0], k[1], u.decode()))
+            except UnicodeDecodeError:
+                out.append((k[0], k[1], u, compute_digest(k[1] or "", u)))
+        elif type(u) is bytearray:
+            out.append((k[0], k[1], bytes(u), compute_digest(k[1] or "", u)))
+        else:
+            out.append(k)
+    return out
 
 
 class AerospikePyTransport(Transport):

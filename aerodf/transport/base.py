@@ -76,6 +76,8 @@ class Transport(abc.ABC):
     name: str = "abstract"
     numpy_batches: bool = False  # has batch_read_numpy (aerodf.fastpath)
     columnar: bool = False  # has wire_plan + read_plan: schemas decoded straight into columns (wire)
+    # writes a string holding a NUL byte as given (the official client cuts it at the NUL)
+    writes_nul_strings: bool = True
 
     @abc.abstractmethod
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:

@@ -14,6 +14,7 @@ import aerospike
 from aerospike import exception as aex
 
 from .. import errors as E
+from ..protocol.digest import compute_digest
 from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, WritePolicy
 from .base import Key, RecordsChunk, Transport, WriteResult, parse_sindex_list, unread_message
 
@@ -119,11 +120,33 @@ class OfficialChunk(RecordsChunk):
 _EMPTY: dict[str, Any] = {}
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a str or bytes value holds a NUL byte (this client cuts such strings there)."""
+    t = type(value)
+    return (t is str and "\x00" in value) or (t is bytes and b"\x00" in value)
+
+
+def _check_stored_keys(keys: Sequence[Key], policy: WritePolicy) -> None:
+    """A key sent with the record must arrive whole: refuse one this client would cut."""
+    if policy.send_key:
+        bad = next((k[2] for k in keys if type(k[2]) is not int and has_nul(k[2])), None)
+        if bad is not None:
+            raise E.DataError(f"key {bad!r} holds a NUL byte, which this client would store cut at the NUL; "
+                              f"write it with send_key=False or through aerospike-py", key=bad, value=bad)
+
+
 def _client_keys(keys: Sequence[Key]) -> list[Key]:
-    """Blob keys as ``bytearray``: this client rejects ``bytes`` keys, and inside a
-    batch it answers them as not found instead of raising."""
-    if any(type(k[2]) is bytes for k in keys):
-        return [(k[0], k[1], bytearray(k[2])) if type(k[2]) is bytes else k for k in keys]
+    """The keys as this client must get them.
+
+    It hashes ``bytes`` as string keys and ``bytearray`` as blobs, aerodf's rule
+    too (:func:`aerodf.protocol.digest.key_bytes`). A str or bytes key holding a
+    NUL byte it would cut at the NUL (a C string): ``"x\\0y"`` would be record
+    ``"x"``. Such keys go as the digest aerodf computes, exact for reads and
+    digest-only writes (``write_frame`` refuses them with ``send_key``).
+    """
+    if any(type(k[2]) is not int and has_nul(k[2]) for k in keys):
+        return [(k[0], k[1], None, bytearray(compute_digest(k[1] or "", k[2]))) if has_nul(k[2]) else k
+                for k in keys]
     return list(keys)
 
 
@@ -131,6 +154,7 @@ class OfficialTransport(Transport):
     """The official client: complete, and the default."""
 
     name = "official"
+    writes_nul_strings = False  # C strings: "a\x00b" would be stored as "a"
 
     def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
         cfg: dict[str, Any] = {"hosts": list(hosts)}
@@ -193,6 +217,7 @@ class OfficialTransport(Transport):
                   "compress", "timeout_delay"):
             wp.pop(k, None)
         write = ops.write
+        _check_stored_keys(keys, policy)
         ckeys = _client_keys(keys)
         if policy.ttl:
             wp["ttl"] = _ttl(policy.ttl)
@@ -305,6 +330,7 @@ class OfficialTransport(Transport):
         meta = None
         if policy.ttl:
             meta = {"ttl": {-1: aerospike.TTL_NEVER_EXPIRE, -2: aerospike.TTL_DONT_UPDATE}.get(policy.ttl, policy.ttl)}
+        _check_stored_keys([key], policy)
         try:
             self.client.put(_client_keys([key])[0], bins, meta=meta, policy=write_policy(policy))
         except aex.AerospikeError as exc:

@@ -34,6 +34,7 @@ class WireTransport(Transport):
 
     name = "wire"
     columnar = True
+    writes_nul_strings = False  # writes go through the official client
 
     def __init__(self, hosts: Sequence[tuple[str, int]], *, config: dict[str, Any] | None = None) -> None:
         from .official import OfficialTransport

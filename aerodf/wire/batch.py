@@ -81,7 +81,7 @@ def digests(keys: Sequence[tuple]) -> np.ndarray:
                 out[pos:pos + 20] = c.digest()
                 pos += 20
                 continue
-        t, b = key_bytes(bytes(key) if type(key) is bytearray else key)
+        t, b = key_bytes(key)
         out[pos:pos + 20] = ripemd160((k[1] or "").encode() + bytes((t,)) + b)
         pos += 20
     return np.frombuffer(bytes(out), dtype=np.uint8).reshape(len(keys), 20)
