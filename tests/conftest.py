@@ -6,13 +6,11 @@ server, or the real cluster named by ``AERODF_TEST_HOSTS``.
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import pytest
 
 NAMESPACE = os.environ.get("AERODF_TEST_NAMESPACE", "test")
-_sets = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +21,9 @@ def ns() -> str:
 @pytest.fixture
 def set_name(request) -> str:
     """A set name of this test's own, so tests never see each other's records."""
-    return f"t{os.getpid() % 1000}_{next(_sets)}"
+    from helpers import unique_set
+
+    return unique_set("t")
 
 
 @pytest.fixture(scope="session")

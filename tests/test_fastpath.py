@@ -8,7 +8,6 @@ errors) must be identical.
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import numpy as np
@@ -18,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerodf
+from helpers import unique_set
 from aerodf.fastpath import plan_for
 from aerodf.schema import Schema
 
@@ -29,7 +29,6 @@ def _columnar_paths():
     return [pytest.param("aerospike-py", marks=() if have_py else pytest.mark.skip(reason="aerospike-py missing")),
             "wire"]
 
-_sets = itertools.count()
 TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint32", "float32", "float64", "bool"]
 
 
@@ -73,7 +72,7 @@ def _read(client, keys, schema, set_name, **kw):
 def test_fast_path_equals_general_path(both, client, seed, irregular, on_missing, on_type_error, with_meta):
     off, fast = both
     rng = random.Random(seed)
-    set_name = f"fp{next(_sets)}"
+    set_name = unique_set("fp")
     fields = {f"c{i}": rng.choice(TYPES) for i in range(rng.randint(1, 5))}
     n = rng.randint(1, 60)
     for k in range(n):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 
 import aerospike
 import polars as pl
@@ -12,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerodf
+from helpers import unique_set
 
 SCHEMA = aerodf.Schema({"i": "int64", "f": "float64", "s": "string", "b": "bool", "l": "list<int64>"})
 POLARS_SCHEMA = {"key": pl.Int64, "i": pl.Int64, "f": pl.Float64, "s": pl.String, "b": pl.Boolean,
@@ -202,7 +202,6 @@ def test_scan_spreads_over_nodes(aerospike_cluster):
 
 # ----------------------------------------------------------------------------- property test
 
-_sets = itertools.count()
 ints = st.integers(-20, 20)
 leaf = st.one_of(
     st.builds(lambda op, v: getattr(pl.col("i"), op)(v), st.sampled_from(["__gt__", "__ge__", "__lt__", "__le__",
@@ -225,7 +224,7 @@ predicates = st.recursive(leaf, lambda inner: st.one_of(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), pred=predicates, cols=st.sampled_from([["i"], ["s", "f"], ["key", "l", "b"]]))
 def test_pushdown_equals_client_side_filter(qclient, aerospike_server, seed, pred, cols):
-    set_name = f"qprop{next(_sets)}"
+    set_name = unique_set("qprop")
     df = _frame(40, seed)
     report = aerodf.write_frame(df, "test", set_name, client=qclient)
     present = df.filter(~pl.all_horizontal(pl.col(c).is_null() for c in ["i", "f", "s", "b", "l"]))

@@ -12,7 +12,6 @@ steps scales with ``AERODF_DIFF_EXAMPLES`` (examples of up to 25 steps).
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 
@@ -28,6 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 
 from aerodf.testing import TestServer
 from aerodf.testing.lifecycle import hosts_from_env
+from helpers import unique_set
 
 KEYS = st.integers(0, 5)
 BINS = ["a", "s", "l", "m"]
@@ -39,7 +39,6 @@ VALUES = {
 }
 RECORD = st.fixed_dictionaries({}, optional={b: VALUES[b] for b in BINS}).filter(bool)
 EXAMPLES = int(os.environ.get("AERODF_DIFF_EXAMPLES", "12" if os.environ.get("CI") else "30"))
-_runs = itertools.count()
 
 BIN_INCOMPATIBLE_TYPE = 12
 KEY_NOT_FOUND = 2
@@ -86,7 +85,7 @@ class Differential(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.set = f"diff{os.getpid() % 1000}_{next(_runs)}"
+        self.set = unique_set("diff")
         self.model: dict[int, dict] = {}
         self.steps = 0
 

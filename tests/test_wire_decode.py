@@ -13,7 +13,6 @@ runs, including values full of the header-size byte.
 
 from __future__ import annotations
 
-import itertools
 import random
 import struct
 
@@ -25,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerodf
+from helpers import unique_set
 from aerodf.protocol.message import pack_field, pack_message_header, pack_op
 from aerodf.protocol.values import encode_particle
 from aerodf.wire import walk
 from aerodf.wire.columns import gather_bytes
 
-_sets = itertools.count()
 
 TYPES = ["int8", "int64", "uint16", "float32", "float64", "bool", "string", "bytes", "timestamp[ms]",
          "list<int64>", "list<int16>", "list<float64>", "list<string>", "list<bool>", "list<list<int64>>",
@@ -91,7 +90,7 @@ def _value(rng: random.Random, t: str, odd: float):
 
 
 def _fill(client, rng: random.Random, fields: dict, n: int, odd: float) -> str:
-    set_name = f"wd{next(_sets)}"
+    set_name = unique_set("wd")
     for k in range(n):
         if rng.random() < 0.15:
             continue  # a missing record

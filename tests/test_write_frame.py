@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pandas as pd
@@ -13,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerodf
+from helpers import unique_set
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,6 @@ def test_timestamps_by_schema_unit(client, wclient, set_name):
     assert client.get(("test", set_name, 1))[2] == {"ts": 1704067200}
 
 
-_sets = itertools.count()
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=10)
 COLUMNS = {
     "i8": ("int8", st.integers(-128, 127)),
@@ -220,7 +219,7 @@ row = st.fixed_dictionaries({k: st.one_of(st.none(), s) for k, (_, s) in COLUMNS
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(row, min_size=1, max_size=20), output=st.sampled_from(["pandas", "polars"]))
 def test_round_trip_random_frames(wclient, rows, output):
-    set_name = f"wrt{next(_sets)}"
+    set_name = unique_set("wrt")
     arrow = WSCHEMA.to_arrow()
     cols = {"key": pa.array(list(range(len(rows))), pa.int64())}
     for f in arrow:
