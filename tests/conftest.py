@@ -29,7 +29,12 @@ def set_name(request) -> str:
 @pytest.fixture(scope="session")
 def client(aerospike_server):
     aerospike = pytest.importorskip("aerospike")
-    c = aerospike.client({"hosts": aerospike_server.hosts, "policies": {"total_timeout": 5000}}).connect()
+    import tempfile
+
+    # udf_put copies each module into the client's Lua path (by default the working directory)
+    lua = tempfile.mkdtemp(prefix="aerodf-test-lua-")
+    c = aerospike.client({"hosts": aerospike_server.hosts, "policies": {"total_timeout": 5000},
+                          "lua": {"user_path": lua}}).connect()
     yield c
     c.close()
 
