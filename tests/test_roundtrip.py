@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 import aerodf
 
 _sets = itertools.count()
+_RUN = os.urandom(3).hex()  # a real cluster keeps the sets of earlier runs: never reuse one
 # The official client packs strings as C strings (cut at the first NUL), so
 # generate text it can write faithfully.
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
@@ -33,7 +35,7 @@ record = st.fixed_dictionaries({}, optional={k: s for k, (_, s) in COLUMNS.items
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=st.lists(st.one_of(st.none(), record), min_size=0, max_size=30))
 def test_written_records_read_back_equal(client, aerospike_server, records):
-    set_name = f"hyp{next(_sets)}"
+    set_name = f"hyp{_RUN}_{next(_sets)}"
     for i, rec in enumerate(records):
         if rec:  # None and {} are missing records (an empty record cannot exist)
             client.put(("test", set_name, i), {k: (bytearray(v) if k == "r" else v) for k, v in rec.items()})

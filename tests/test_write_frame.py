@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pandas as pd
@@ -198,6 +199,7 @@ def test_timestamps_by_schema_unit(client, wclient, set_name):
 
 
 _sets = itertools.count()
+_RUN = os.urandom(3).hex()  # a real cluster keeps the sets of earlier runs: never reuse one
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=10)
 COLUMNS = {
     "i8": ("int8", st.integers(-128, 127)),
@@ -220,7 +222,7 @@ row = st.fixed_dictionaries({k: st.one_of(st.none(), s) for k, (_, s) in COLUMNS
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(row, min_size=1, max_size=20), output=st.sampled_from(["pandas", "polars"]))
 def test_round_trip_random_frames(wclient, rows, output):
-    set_name = f"wrt{next(_sets)}"
+    set_name = f"wrt{_RUN}_{next(_sets)}"
     arrow = WSCHEMA.to_arrow()
     cols = {"key": pa.array(list(range(len(rows))), pa.int64())}
     for f in arrow:
