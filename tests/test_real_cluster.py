@@ -157,3 +157,50 @@ def test_write_frame_with_a_stalled_node_is_honest(rclient, loaded):
     written = set(range(n)) - failed - doubt
     assert written <= present, f"{len(written - present)} rows reported written are missing"
     assert not (failed & present), f"{len(failed & present)} rows reported failed exist"
+
+
+def _restart(pid: int, cmdline: list[str], cwd: str) -> int:
+    """Start a killed node again with the command line it ran with; its new pid."""
+    import subprocess
+
+    proc = subprocess.Popen(cmdline, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    PIDS[PIDS.index(pid)] = proc.pid
+    return proc.pid
+
+
+def test_scan_and_read_with_a_killed_node_are_exact_or_named(loaded):
+    """SIGKILL a node half a second into a scan, then a batch read; start it again (same
+    command line) and wait for migrations. Runs last: the node's pid changes."""
+    victim = PIDS[2]
+    cmdline = open(f"/proc/{victim}/cmdline", "rb").read().split(b"\0")[:-1]
+    cwd = os.readlink(f"/proc/{victim}/cwd")
+    for transport in ("official", "wire"):
+        with aerodf.connect(HOSTS, transport=transport) as c:
+            _settled(c)
+            victim = PIDS[2]
+            killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
+            killer.start()
+            delivered, error = [], None
+            try:
+                for b in aerodf.iter_batches("test", SET, SCHEMA, client=c, with_key=True, batch_size=5000):
+                    delivered.append(b)
+            except aerodf.AerospikeServerError as exc:
+                error = exc
+            killer.join()
+            keys = [k for b in delivered for k in b.column("key").to_pylist()]
+            assert len(keys) == len(set(keys)), "a record was delivered twice"
+            missing = set(loaded) - set(keys)
+            if error is None:
+                assert not missing, f"{len(missing)} records lost silently"
+            else:
+                assert {loaded[k] for k in missing} <= set(error.partitions), error
+            # with the node gone (replication factor 2), every key is still readable
+            try:
+                df = aerodf.read_batch(list(loaded), SCHEMA, namespace="test", set=SET, client=c, output="polars")
+                assert df["a"].to_list() == list(loaded)
+            except aerodf.AerospikeServerError as exc:
+                assert exc.keys, exc
+            _restart(victim, [a.decode() for a in cmdline], cwd)
+            time.sleep(2)
+            _settled(c, timeout=120)
