@@ -109,14 +109,16 @@ def test_get_and_get_range(client, key):
 
 
 def test_clear(client, key):
-    assert _op(client, key, lops.list_clear("l")) == {"l": None}
+    assert _op(client, key, lops.list_clear("l")) == {}  # clear answers no result bin
     assert _stored(client, key) == []
-    assert _op(client, key, lops.list_clear("none")) == {"none": None}
+    assert _op(client, key, lops.list_clear("none")) == {}
     assert "none" not in client.get(key)[2]  # clearing a missing bin creates nothing
 
 
 def test_remove_on_missing_bin_is_a_no_op(client, key):
-    assert _op(client, key, lops.list_pop("none", 0)) == {"none": None}
+    assert _op(client, key, lops.list_pop("none", 0)) == {}
+    assert _op(client, key, lops.list_get_by_index("none", 0, aerospike.LIST_RETURN_VALUE)) == {}
+    assert _op(client, key, lops.list_size("none")) == {}
     assert "none" not in client.get(key)[2]
 
 
@@ -141,13 +143,14 @@ def test_remove_by_index_and_index_range(client, key):
     (aerospike.LIST_RETURN_NONE, None),
 ])
 def test_get_by_index_return_types(client, key, rt, want):
-    assert _op(client, key, lops.list_get_by_index("l", 2, rt)) == {"l": want}
+    # RETURN_NONE sends no result bin at all
+    assert _op(client, key, lops.list_get_by_index("l", 2, rt)) == ({} if want is None else {"l": want})
 
 
 @pytest.mark.parametrize("rt, want", [
     (aerospike.LIST_RETURN_VALUE, [1, 4, 1]),
     (aerospike.LIST_RETURN_INDEX, [1, 2, 3]),
-    (aerospike.LIST_RETURN_REVERSE_INDEX, [3, 2, 1]),
+    (aerospike.LIST_RETURN_REVERSE_INDEX, [1, 2, 3]),  # an index range: ascending
     (aerospike.LIST_RETURN_RANK, [0, 3, 0]),
     (aerospike.LIST_RETURN_COUNT, 3),
 ])
@@ -158,8 +161,16 @@ def test_get_by_index_range_return_types(client, key, rt, want):
 def test_get_by_rank_and_value(client, key):
     assert _op(client, key, lops.list_get_by_rank("l", 0, aerospike.LIST_RETURN_VALUE)) == {"l": 1}
     assert _op(client, key, lops.list_get_by_rank("l", -1, aerospike.LIST_RETURN_INDEX)) == {"l": 0}
+    # a rank range comes back in the order of the server's heap selection: descending when
+    # the range lies nearer the lowest rank, ascending when nearer the highest
     assert _op(client, key, lops.list_get_by_rank_range("l", 1, aerospike.LIST_RETURN_VALUE, 3)) \
-        == {"l": [1, 3, 4]}
+        == {"l": [4, 3, 1]}
+    assert _op(client, key, lops.list_get_by_rank_range("l", 2, aerospike.LIST_RETURN_VALUE, 2)) \
+        == {"l": [3, 4]}
+    assert _op(client, key, lops.list_get_by_rank_range("l", 1, aerospike.LIST_RETURN_INDEX, 3)) \
+        == {"l": [2, 3, 4]}
+    assert _op(client, key, lops.list_get_by_value("l", 1, aerospike.LIST_RETURN_REVERSE_INDEX)) \
+        == {"l": [3, 1]}
     assert _op(client, key, lops.list_get_by_value("l", 1, aerospike.LIST_RETURN_INDEX)) == {"l": [1, 3]}
     assert _op(client, key, lops.list_get_by_value("l", 7, aerospike.LIST_RETURN_COUNT)) == {"l": 0}
     assert _op(client, key, lops.list_get_by_value_list("l", [4, 3], aerospike.LIST_RETURN_VALUE)) \
@@ -178,7 +189,8 @@ def test_mixed_types_rank_order(client, ns, set_name):
     k = (ns, set_name, "mixed")
     client.put(k, {"l": [2.5, "s", 7, None, True, [1], b"b"]})
     ranked = _op(client, k, lops.list_get_by_rank_range("l", 0, aerospike.LIST_RETURN_VALUE, 10))
-    assert ranked == {"l": [None, True, 7, "s", [1], b"b", 2.5]}
+    # nil < bool < integer < string < list < bytes < float, here highest first (heap order)
+    assert ranked == {"l": [2.5, b"b", [1], "s", 7, True, None]}
 
 
 def test_list_op_on_a_string_bin_is_incompatible(client, key):

@@ -7,6 +7,8 @@ check here holds on both (run on a real one with AERODF_TEST_HOSTS).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aerospike
 import pytest
 from aerospike import exception as ex
@@ -29,6 +31,8 @@ def module(client, tmp_path, set_name):
         client.udf_remove(path.name)
     except ex.AerospikeError:
         pass
+    finally:
+        Path(path.name).unlink(missing_ok=True)  # the client copies the module into its lua path, "./"
 
 
 def _names(client) -> list[str]:

@@ -72,8 +72,12 @@ def test_read_without_ops_or_get_all_is_parameter_error(client, conn, ns, set_na
 
 def test_bad_cdt_op_and_bad_expression_keep_the_connection(client, conn, ns, set_name):
     client.put((ns, set_name, 1), {"l": [1, 2]})
-    bad_cdt = b"\x91\xcc\xc8"  # [200]: no such list/map op
-    assert _write(conn, ns, set_name, 1, pack_op(C.OP_CDT_MODIFY, C.PT_BLOB, "l", bad_cdt)) == 4
+    bad_list_op = b"\x91\x32"  # [50]: no such list op
+    bad_map_op = b"\x91\xcc\xc8"  # [200]: no such map op, and on a list bin a type clash
+    assert _write(conn, ns, set_name, 1, pack_op(C.OP_CDT_MODIFY, C.PT_BLOB, "l", bad_list_op)) == 4
+    assert _write(conn, ns, set_name, 1, pack_op(C.OP_CDT_MODIFY, C.PT_BLOB, "l", bad_map_op)) == 12
+    assert _write(conn, ns, set_name, 1, pack_op(C.OP_CDT_MODIFY, C.PT_BLOB, "none", bad_list_op)) == 4
+    assert _read(conn, ns, set_name, 1, pack_op(C.OP_CDT_READ, C.PT_BLOB, "none", bad_map_op)) == 0
     filt = pack_field(C.FIELD_FILTER_EXP, b"\x92\xcc\xc8\x01")  # [200, 1]: no such expression op
     code = _ask(conn, pack_message(_fields(ns, set_name, 1) + [filt], [],
                                    info1=C.INFO1_READ | C.INFO1_GET_ALL))

@@ -35,6 +35,8 @@ LIST_NO_FAIL = 0x04
 
 UINT32_MAX = 0xFFFFFFFF
 
+NO_RESULT = object()  # the op sends no result bin (RT_NONE, clear, set, a no-op): not even a nil
+
 
 def _error(code: int, msg: str):
     from .handlers import RequestError
@@ -117,7 +119,7 @@ def sel_index(items, args, multi):
     return list(range(start, start + cnt)), None
 
 
-def sel_rank(items, args, multi):
+def sel_rank(items, args, multi, heap: bool = True):
     rank = _int(args[0], "rank")
     order = _rank_order(items)
     if not multi:
@@ -125,7 +127,17 @@ def sel_rank(items, args, multi):
         return [order[r]], r
     count = UINT32_MAX if len(args) < 2 else _int(args[1], "count")
     start, cnt = _multi_range(rank, count, len(items))
-    return order[start:start + cnt], start
+    return _heap_order(order, start, cnt, heap), start
+
+
+def _heap_order(order: list[int], start: int, cnt: int, heap: bool = True) -> list[int]:
+    """Ranks ``start .. start+cnt-1`` in the order the server's heap selection leaves
+    them (cdt.c order_heap_init_build_by_range_temp): descending when the range is
+    nearer the bottom, ascending when nearer the top."""
+    picked = order[start:start + cnt]
+    if heap and start <= len(order) - start - cnt:  # (maps answer in rank order)
+        picked.reverse()
+    return picked
 
 
 def sel_value(items, args, multi):
@@ -148,7 +160,7 @@ def sel_interval(items, args, multi):
     return [i for i, v in enumerate(items) if lo <= order_key(v) and (hi is None or order_key(v) < hi)], None
 
 
-def sel_rel_rank(items, args, multi):
+def sel_rel_rank(items, args, multi, heap: bool = True):
     value, rank = args[0], _int(args[1], "rank")
     count = UINT32_MAX if len(args) < 3 else _int(args[2], "count")
     order = _rank_order(items)
@@ -158,13 +170,14 @@ def sel_rel_rank(items, args, multi):
     if start < 0:
         count = max(0, count + start)
         start = 0
-    return order[start:start + count], start
+    start, cnt = _multi_range(start, count, len(items))
+    return _heap_order(order, start, cnt, heap), start
 
 
 # ------------------------------------------------------------------ results
 
 def _result(items: list, picked: list[int], rt: int, multi: bool, by_rank_start, op_name: str,
-            keys: list | None = None):
+            keys: list | None = None, index_range: bool = False):
     """The op's answer for the elements at ``picked`` (result order); ``keys`` for maps
     (``items`` then holds the values, both in key order)."""
     n = len(items)
@@ -176,7 +189,7 @@ def _result(items: list, picked: list[int], rt: int, multi: bool, by_rank_start,
             return keys[picked[0]] if picked else None
         return {keys[i]: items[i] for i in sorted(picked)}
     if kind == RT_NONE:
-        return None
+        return NO_RESULT
     if kind == RT_COUNT:
         return len(picked)
     if kind == RT_EXISTS:
@@ -185,6 +198,8 @@ def _result(items: list, picked: list[int], rt: int, multi: bool, by_rank_start,
         idx = sorted(picked) if multi else picked
         if kind == RT_REVINDEX:
             idx = [n - 1 - i for i in idx]
+            if index_range:  # an index range answers its reverse indexes ascending
+                idx.sort()
         if multi:
             return idx
         return idx[0] if idx else -1
@@ -248,6 +263,8 @@ def _on_keys(selector):
 
 def _on_values(selector):
     def fn(items, args, multi, keys=None):
+        if selector in (sel_rank, sel_rel_rank):
+            return selector(items, args, multi, heap=False)
         return selector(items, args, multi)
     return fn
 
@@ -338,7 +355,8 @@ def select(items: list, code: int, args: list, table, keys: list | None = None
     if rt & INVERTED:
         chosen = set(picked)
         picked, rank_start = [i for i in range(len(items)) if i not in chosen], None
-    return picked, rt, multi, _result(items, picked, rt, multi, rank_start, f"op {code}", keys)
+    index_range = selector in (sel_index, _map_index)
+    return picked, rt, multi, _result(items, picked, rt, multi, rank_start, f"op {code}", keys, index_range)
 
 
 def _list_of(b: Bin | None):
@@ -380,18 +398,18 @@ def _m_insert(items, args, op):
     return new, len(new)
 
 
-def _m_set(items, args, op):
+def _m_set(items, args, op):  # answers no result
     index = _int(args[0], "index")
     if len(args) < 2:
         raise _error(RC.PARAMETER_ERROR, "set needs a value")
     flags = args[2] if len(args) > 2 and type(args[2]) is int else 0
     n = len(items)
     if index >= n:
-        return _insert(items, index, [args[1]], flags), None
+        return _insert(items, index, [args[1]], flags), NO_RESULT
     i = _single_index(index, n)
     new = list(items)
     new[i] = args[1]
-    return new, None
+    return new, NO_RESULT
 
 
 def _m_increment(items, args, op):
@@ -470,16 +488,22 @@ _SERVER_CDT_OPS = frozenset([*range(0, 14), *range(16, 28), *range(32, 41), *ran
                              *range(81, 90), *range(96, 101), *range(102, 111), 0xFE, 0xFF])
 
 
-def _args(op: Op) -> list:
+def _args(op: Op, b: Bin | None) -> list:
     args = cdt._args(op)
-    if args[0] not in _SERVER_CDT_OPS:
-        raise _error(RC.PARAMETER_ERROR, f"invalid CDT op {args[0]}")
+    code = args[0]
+    if code not in _SERVER_CDT_OPS:
+        # a map op code on a list bin (or a list one on a map) is a type clash first
+        if b is not None and (b.ptype == PT_MAP) != (code >= 64) and b.ptype in (PT_LIST, PT_MAP):
+            raise _error(RC.BIN_TYPE_ERROR, f"CDT op {code} on a bin of another type")
+        raise _error(RC.PARAMETER_ERROR, f"invalid CDT op {code}")
     return args
 
 
 def read(b: Bin | None, op: Op):
     """A list or map read op's result, or :mod:`cdt`'s for the ops not here."""
-    args = _args(op)
+    if b is None:
+        return NO_RESULT  # a read of a missing bin answers OK without a result
+    args = _args(op, b)
     code = args[0]
     if code in _SELECT_READS:
         items = _list_of(b)
@@ -497,14 +521,14 @@ def read(b: Bin | None, op: Op):
 
 def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
     """``(new bin, result)`` of a list modify op, or :mod:`cdt`'s for the ops not here."""
-    args = _args(op)
+    args = _args(op, b)
     code = args[0]
     if code in READ_CODES:
         return b, read(b, op)
     if code in _MAP_REMOVES:
         m = cdt._current(b, PT_MAP)
         if m is None:
-            return b, None
+            return b, NO_RESULT
         keys, values = _key_order(m)
         picked, _rt, _multi, result = select(values, code, args[1:], _MAP_REMOVES, keys)
         if not picked:
@@ -515,7 +539,7 @@ def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
     if code in _SELECT_REMOVES:
         items = _list_of(b)
         if items is None:
-            return b, None  # no bin: a no-op, and no bin is created
+            return b, NO_RESULT  # no bin: a no-op, and no bin is created
         picked, _rt, _multi, result = select(items, code, args[1:], _SELECT_REMOVES)
         if not picked:
             return b, result
@@ -529,6 +553,9 @@ def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
     if code == 11:  # LIST_CLEAR: of a missing bin, a no-op
         items = _list_of(b)
         if items is None:
-            return b, None
-        return _list_bin(op, []), None
-    return cdt.modify(b, op)
+            return b, NO_RESULT
+        return _list_bin(op, []), NO_RESULT
+    new, result = cdt.modify(b, op)
+    if code == 75:  # MAP_CLEAR answers no result either
+        return new, NO_RESULT
+    return new, result

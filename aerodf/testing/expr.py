@@ -137,6 +137,9 @@ def _comparison(pyop):
             b = fb(rec, env)
             if b is UNKNOWN:
                 return UNKNOWN
+            if type(a) is dict:
+                # maps compare only when key-ordered (the server): a stored unordered map never
+                return UNKNOWN
             if type(a) is not type(b):
                 # runtime types differ (e.g. a bin of another type read through
                 # a typed BIN): the server treats the comparison as unknown

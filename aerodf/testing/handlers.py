@@ -219,10 +219,10 @@ class Handlers:
                     parts.append(b.op)
                     out.n_ops += 1
             elif op.op == OP_CDT_READ:
-                b = rec.bins.get(op.name)
-                value = cdt_ops.read(b, op)
-                parts.append(_result_op(op.name, value))
-                out.n_ops += 1
+                value = cdt_ops.read(rec.bins.get(op.name), op)
+                if value is not cdt_ops.NO_RESULT:
+                    parts.append(_result_op(op.name, value))
+                    out.n_ops += 1
             elif op.op in _KNOWN_OPS:
                 raise RequestError(RC.UNSUPPORTED_FEATURE, f"op {op.op} not implemented by the test server")
             else:
@@ -283,7 +283,9 @@ class Handlers:
                     results.append(_result_op(op.name, None))
                 continue
             elif code == OP_CDT_READ:
-                results.append(_result_op(op.name, cdt_ops.read(bins.get(op.name), op)))
+                value = cdt_ops.read(bins.get(op.name), op)
+                if value is not cdt_ops.NO_RESULT or respond_all:
+                    results.append(_result_op(op.name, None if value is cdt_ops.NO_RESULT else value))
                 continue
             elif code == OP_CDT_MODIFY:
                 new_bin, value = cdt_ops.modify(bins.get(op.name), op)
@@ -291,7 +293,8 @@ class Handlers:
                     bins.pop(op.name, None)
                 else:
                     bins[op.name] = new_bin
-                results.append(_result_op(op.name, value))
+                if value is not cdt_ops.NO_RESULT or respond_all:
+                    results.append(_result_op(op.name, None if value is cdt_ops.NO_RESULT else value))
                 continue
             elif code in _KNOWN_OPS:
                 return Outcome(RC.UNSUPPORTED_FEATURE)  # bit, HLL, expression ops: not here

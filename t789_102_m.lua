@@ -1,0 +1,4 @@
+
+function hello(rec)
+    return "hello"
+end
