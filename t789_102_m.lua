@@ -1,4 +1,0 @@
-
-function hello(rec)
-    return "hello"
-end
