@@ -101,25 +101,30 @@ def rclient(request):
 SCHEMA = {"a": "int64", "b": "float64", "s": "string"}
 
 
-def test_scan_with_a_stalled_node_is_exact_or_names_what_it_missed(rclient, loaded):
-    t = _stall(PIDS[1], 0.3, 4.0)
+def _scan_is_exact_or_named(client, loaded: dict, fault: threading.Thread | threading.Timer) -> None:
+    """Scan the set while ``fault`` runs: every record once, or an error naming the
+    partitions of every record not delivered."""
     delivered: list[pa.RecordBatch] = []
     error = None
     try:
-        for b in aerodf.iter_batches("test", SET, SCHEMA, client=rclient, with_key=True, batch_size=5000):
+        for b in aerodf.iter_batches("test", SET, SCHEMA, client=client, with_key=True, batch_size=5000):
             delivered.append(b)
     except aerodf.AerospikeServerError as exc:
         error = exc
-    t.join()
+    fault.join()
     keys = [k for b in delivered for k in b.column("key").to_pylist()]
     assert len(keys) == len(set(keys)), "a record was delivered twice"
     missing = set(loaded) - set(keys)
     if error is None:
-        assert not missing
+        assert not missing, f"{len(missing)} records lost silently"
     else:
         assert error.partitions, error
         assert {loaded[k] for k in missing} <= set(error.partitions), \
             f"{len(missing)} records missing from partitions the error does not name: {error}"
+
+
+def test_scan_with_a_stalled_node_is_exact_or_names_what_it_missed(rclient, loaded):
+    _scan_is_exact_or_named(rclient, loaded, _stall(PIDS[1], 0.3, 4.0))
 
 
 def test_read_batch_with_a_stalled_node_is_exact_or_names_the_keys(rclient, loaded):
@@ -181,20 +186,7 @@ def test_scan_and_read_with_a_killed_node_are_exact_or_named(loaded):
             victim = PIDS[2]
             killer = threading.Timer(0.5, os.kill, (victim, signal.SIGKILL))
             killer.start()
-            delivered, error = [], None
-            try:
-                for b in aerodf.iter_batches("test", SET, SCHEMA, client=c, with_key=True, batch_size=5000):
-                    delivered.append(b)
-            except aerodf.AerospikeServerError as exc:
-                error = exc
-            killer.join()
-            keys = [k for b in delivered for k in b.column("key").to_pylist()]
-            assert len(keys) == len(set(keys)), "a record was delivered twice"
-            missing = set(loaded) - set(keys)
-            if error is None:
-                assert not missing, f"{len(missing)} records lost silently"
-            else:
-                assert {loaded[k] for k in missing} <= set(error.partitions), error
+            _scan_is_exact_or_named(c, loaded, killer)
             # with the node gone (replication factor 2), every key is still readable
             try:
                 df = aerodf.read_batch(list(loaded), SCHEMA, namespace="test", set=SET, client=c, output="polars")
