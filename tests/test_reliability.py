@@ -210,19 +210,24 @@ def test_stalled_node_read_retries_on_replica(cluster_data):
 
 
 @pytest.mark.parametrize("transport", ["official", "wire"])
-def test_default_policies_survive_a_stalled_node(cluster_data, transport):
-    """With no policy given, a node that stops answering costs one socket timeout (a
-    third of the 1 s total) and the retry on the replica reads the keys of all nodes.
-    (With the clients' 30 s socket timeout, clipped to the total, the same read fails.)"""
+def test_a_relative_socket_timeout_survives_a_stalled_node(cluster_data, transport):
+    """socket_timeout=None (a third of the total): a node that stops answering costs one
+    socket timeout and the retry on the replica reads the keys of every node. With the
+    defaults (the socket timeout clipped to the 1 s total) the same read fails, naming
+    exactly the stalled node's keys."""
     srv = cluster_data
     keys = list(range(300))
     with aerodf.connect(srv.hosts[:1], transport=transport) as c:
         srv.add_fault("stall", command="batch", node=0, ms=3000)
         try:
-            df = c.read_batch(keys, {"v": "int64"}, namespace="test", set="relc", output="polars")
+            df = c.read_batch(keys, {"v": "int64"}, namespace="test", set="relc", output="polars",
+                              socket_timeout=None)
+            assert df["v"].to_list() == keys
+            with pytest.raises(aerodf.TimeoutError) as e:
+                c.read_batch(keys, {"v": "int64"}, namespace="test", set="relc")
+            assert sorted(e.value.keys) == [k for k in keys if _master(k) == 0]
         finally:
             srv.clear_faults()
-        assert df["v"].to_list() == keys
 
 
 def test_stalled_node_with_master_only_fails_naming_keys(cluster_data):
