@@ -159,7 +159,9 @@ class Handlers:
             else:
                 yield self.single(header, fields, payload, pos)
         except RequestError as exc:
-            yield frame([msg(exc.code, info3=INFO3_LAST)])
+            # a real server refuses a scan/query (bad filter, unknown index, ...) with one
+            # plain reply, no LAST flag (as_transaction_error -> as_msg_send_reply)
+            yield frame([msg(exc.code, info3=0 if kind == "query" else INFO3_LAST)])
 
     # ------------------------------------------------------------ single record
 
