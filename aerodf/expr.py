@@ -264,7 +264,14 @@ def _index_filter(c: Expr, schema: Schema, indexes: dict[str, str]) -> tuple | N
     return None
 
 
-def _posix_escape(s: str) -> str:
+# regcomp flags as the server passes them to glibc (it does not translate the clients'
+# REGEX_* constants): the pushed patterns are POSIX *extended* regexes
+REG_EXTENDED = 1
+
+
+def _ere_escape(s: str) -> str:
+    """``s`` as a POSIX extended regex matching exactly ``s`` (every ERE metacharacter
+    behind a backslash; in a basic regex ``\\+ \\( \\{`` would be operators)."""
     return "".join("\\" + ch if ch in ".[]()*+?{}|^$\\" else ch for ch in s)
 
 
@@ -402,9 +409,11 @@ class _Translator:
         a, t, bins = self.value(e.child)
         if t != "str":
             raise NotPushable("string match on a non-string")
-        p = _posix_escape(e.pattern)
+        if "\0" in e.pattern:
+            raise NotPushable("the server's regex pattern ends at a NUL")
+        p = _ere_escape(e.pattern)
         rx = {"starts": "^" + p, "ends": p + "$", "contains": p}[e.kind]
-        return self._guard(("regex", rx, 0, a), bins, {b: "str" for b in bins}, guarded)
+        return self._guard(("regex", rx, REG_EXTENDED, a), bins, {b: "str" for b in bins}, guarded)
 
 
 def _to_epoch(v: dt.datetime, t: Timestamp) -> int:

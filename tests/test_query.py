@@ -281,3 +281,48 @@ def test_progress_bars_count_rows(qclient, people, capsys):
     assert "read_query" in err and f"{len(expected)}" in err
     aerodf.read_batch(range(10), {"i": "int64"}, namespace="test", set=set_name, client=qclient, progress=True)
     assert "read_batch" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- regex metacharacters
+
+_META = "ab+()x{}|.*?[]^$\\ "
+
+
+def _meta_frame(strings: list) -> pl.DataFrame:
+    # every record holds "n", so no record is empty whatever the predicate reads
+    return pl.DataFrame({"key": list(range(len(strings))), "n": list(range(len(strings))), "s": strings},
+                        schema={"key": pl.Int64, "n": pl.Int64, "s": pl.String})
+
+
+def _meta_check(qclient, df: pl.DataFrame, pred: pl.Expr) -> None:
+    set_name = f"qmeta{next(_sets)}"
+    aerodf.write_frame(df, "test", set_name, client=qclient)
+    schema = {"n": "int64", "s": "string"}
+    want = df.filter(pred).sort("key")
+    got = aerodf.read_query("test", set_name, schema, where=pred, client=qclient, output="polars",
+                            with_key=True).sort("key")
+    assert got.select(want.columns).equals(want), pred
+    lazy = aerodf.scan("test", set_name, schema, client=qclient, with_key=True).filter(pred).collect().sort("key")
+    assert lazy.select(want.columns).equals(want), pred
+
+
+@pytest.mark.parametrize("needle", ["a+b", "x(y)", "(", ")", "{", "}", "a{1}", "[a]", "a|b", "\\", "^a", "b$", "?",
+                                    "*", "."])
+def test_literal_string_predicates_with_regex_metacharacters(qclient, needle):
+    hay = ["a+b", "aab", "ab", "x(y)", "xy", "(", ")", "{", "}", "a{1}", "a", "[a]", "a|b", "b", "\\", "^a",
+           "b$", "?", "*", ".", "z", "", None, "pre" + needle + "post", needle + "!", "!" + needle]
+    df = _meta_frame(hay)
+    for pred in (pl.col("s").str.contains(needle, literal=True), pl.col("s").str.starts_with(needle),
+                 pl.col("s").str.ends_with(needle), ~pl.col("s").str.contains(needle, literal=True),
+                 pl.col("s").str.starts_with(needle) | (pl.col("n") < 0)):
+        _meta_check(qclient, df, pred)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(strings=st.lists(st.one_of(st.none(), st.text(_META, max_size=5)), min_size=1, max_size=25),
+       needle=st.text(_META, max_size=3), kind=st.sampled_from(["contains", "starts_with", "ends_with"]),
+       negate=st.booleans())
+def test_string_match_pushdown_equals_polars(qclient, strings, needle, kind, negate):
+    col = pl.col("s").str
+    pred = col.contains(needle, literal=True) if kind == "contains" else getattr(col, kind)(needle)
+    _meta_check(qclient, _meta_frame(strings), ~pred if negate else pred)

@@ -43,9 +43,18 @@ CASES = {
     "float_arith": (e.GT(e.Add(e.FloatBin("f"), 0.5), 2.9), True),
     "to_float": (e.Eq(e.ToFloat(e.IntBin("a")), 5.0), True),
     "to_int": (e.Eq(e.ToInt(e.FloatBin("f")), 2), True),
-    "regex": (e.CmpRegex(0, "^hel+o", e.StrBin("s")), True),
+    # flags go to glibc regcomp as given: basic syntax (+ is literal, \\+ the GNU operator)
+    # unless REGEX_EXTENDED
+    "regex_basic_plus_is_literal": (e.CmpRegex(0, "^hel+o", e.StrBin("s")), False),
+    "regex_basic_gnu_plus": (e.CmpRegex(0, "^hel\\+o", e.StrBin("s")), True),
+    "regex_basic_group": (e.CmpRegex(0, "^\\(hel\\)\\{1\\}lo", e.StrBin("s")), True),
+    "regex_basic_paren_is_literal": (e.CmpRegex(0, "(", e.StrBin("s")), False),
+    "regex_extended": (e.CmpRegex(aerospike.REGEX_EXTENDED, "^hel+o", e.StrBin("s")), True),
+    "regex_extended_alternation": (e.CmpRegex(aerospike.REGEX_EXTENDED, "^(x|hello) w", e.StrBin("s")), True),
     "regex_icase": (e.CmpRegex(aerospike.REGEX_ICASE, "WORLD$", e.StrBin("s")), True),
     "regex_no": (e.CmpRegex(0, "^world", e.StrBin("s")), False),
+    "regex_bracket_class": (e.CmpRegex(aerospike.REGEX_EXTENDED, "^[[:alpha:]]+ [[:lower:]]{5}$", e.StrBin("s")),
+                            True),
     "list_size": (e.Eq(e.ListSize(None, e.ListBin("l")), 3), True),
     "map_size": (e.Eq(e.MapSize(None, e.MapBin("m")), 2), True),
     "list_get_by_index": (e.Eq(e.ListGetByIndex(None, aerospike.LIST_RETURN_VALUE, e.ResultType.INTEGER, 1,
@@ -93,6 +102,55 @@ def test_key_expression_with_stored_key(client):
     client.put(key, {"a": 1}, policy={"key": aerospike.POLICY_KEY_SEND})
     assert client.get(key, policy={"expressions": e.Eq(e.KeyInt(), 42).compile()})[2] == {"a": 1}
     assert client.get(key, policy={"expressions": e.KeyExists().compile()})[2] == {"a": 1}
+
+
+@pytest.mark.parametrize("flags,pattern", [(aerospike.REGEX_EXTENDED, "("), (aerospike.REGEX_EXTENDED, "a{"),
+                                           (0, "\\("), (0, "[z-a]")])
+def test_invalid_regex_is_parameter_error(client, rec_key, flags, pattern):
+    with pytest.raises(ex.AerospikeError) as err:
+        client.get(rec_key, policy={"expressions": e.CmpRegex(flags, pattern, e.StrBin("s")).compile()})
+    assert err.value.code == 4
+
+
+def test_regex_flags_are_glibcs_not_the_clients(client, set_name):
+    # the server hands the flags to regcomp unchanged: glibc's REG_NEWLINE is 4 (the clients'
+    # REGEX_NOSUB), 8 is glibc's REG_NOSUB (the clients' REGEX_NEWLINE) and changes no match
+    key = ("test", set_name, "nl")
+    client.put(key, {"s": "first\nsecond"})
+
+    def matches(flags: int, pattern: str) -> bool:
+        try:
+            client.get(key, policy={"expressions": e.CmpRegex(flags, pattern, e.StrBin("s")).compile()})
+            return True
+        except ex.FilteredOut:
+            return False
+
+    assert not matches(0, "^second")
+    assert matches(4, "^second") and matches(4, "first$")
+    assert not matches(8, "^second")
+    assert matches(0, "t.s") and not matches(4, "t.s")  # REG_NEWLINE: . does not match a newline
+
+
+def test_regex_pattern_and_subject_end_at_nul(pyclient, set_name):
+    # the server reads both as C strings (aerospike-py sends and stores the NULs; the
+    # official client would cut them itself): "head\0tail" is "head" to regexec
+    from aerospike_py import exception as pex
+    from aerospike_py import exp as x
+
+    key = ("test", set_name, "nul")
+    pyclient.put(key, {"s": "head\x00tail"})
+    assert pyclient.get(key).bins == {"s": "head\x00tail"}
+
+    def matches(pattern: str) -> bool:
+        try:
+            pyclient.get(key, policy={"filter_expression": x.regex_compare(pattern, 0, x.string_bin("s"))})
+            return True
+        except pex.FilteredOut:
+            return False
+
+    assert matches("^head$")
+    assert not matches("tail")
+    assert matches("ad\x00zzz")  # the pattern "ad"
 
 
 def test_ill_typed_expression_is_parameter_error(client, rec_key):

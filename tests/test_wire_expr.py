@@ -76,3 +76,29 @@ def test_index_range_bytes_equal_the_captured_official_ones():
     assert index_range(("range", "age", 21, 23)).hex() == \
         "0103616765010000000800000000000000150000000800000000000000" + "17"
     assert index_range(("eq", "name", "n1")).hex() == "01046e616d6503000000026e3100000002" + "6e31"
+
+
+@pytest.mark.parametrize("pattern", ["(", "a{", "[z-a]"])
+def test_a_scan_the_server_refuses_raises_promptly(aerospike_server, client, set_name, pattern):
+    # a real server refuses a scan whose filter it cannot build with one reply that has no
+    # LAST flag; the wire reader must take it as the answer, not wait out every retry
+    import threading
+    import time
+
+    import pyarrow as pa
+
+    for k in range(5):
+        client.put(("test", set_name, k), {"s": f"v{k}"})
+    schema = aerodf.Schema({"s": "string"})
+    with aerodf.connect(aerospike_server.hosts, transport="wire") as w:
+        t0 = time.monotonic()
+        with pytest.raises(aerodf.AerospikeServerError) as err:
+            w.transport.scan_range("test", set_name, w.transport.wire_plan(schema),
+                                   w.query_policy.replace(socket_timeout=3000, max_retries=1),
+                                   begin=0, count=4096, out_schema=pa.schema(schema.to_arrow(strings="string")),
+                                   key_name=None, with_meta=False,
+                                   server_filter=("regex", pattern, 1, ("bin", "str", "s")),
+                                   on_type_error="raise", strings="string", batch_size=1000,
+                                   row_counter=lambda n: 0, emit=lambda b: True, stop=threading.Event())
+        assert err.value.code == 4
+        assert time.monotonic() - t0 < 2.5  # well inside one socket timeout

@@ -14,7 +14,6 @@ answer with PARAMETER_ERROR; anything this evaluator does not implement raises
 from __future__ import annotations
 
 import math
-import re
 import struct
 import time
 from typing import Any, Callable
@@ -26,7 +25,7 @@ from aerodf.protocol.constants import (
 )
 from aerodf.protocol.values import GeoJSON, ValueCodecError, _convert, unpack_raw
 
-from . import cdt_ops
+from . import cdt_ops, posix_regex
 from .store import Record, now_citrusleaf
 
 
@@ -177,32 +176,29 @@ def _le(a, b):
 
 
 def _regex(node):
-    # [REGEX, flags, regex, string-expr]
+    # [REGEX, flags, regex, string-expr]; as the server's build_cmp_regex: the flags go to
+    # glibc regcomp unchanged (basic syntax unless REG_EXTENDED=1), the pattern is the raw
+    # msgpack string up to its first NUL, a pattern regcomp refuses is PARAMETER_ERROR
     if len(node) != 4:
         raise ExpError("regex takes flags, pattern and a value")
     flags, pattern, target = node[1], node[2], node[3]
-    if isinstance(pattern, bytes):
-        pattern = _convert(pattern) if pattern[:1] == b"\x03" else pattern.decode()
-    if not isinstance(pattern, str) or not isinstance(flags, int):
+    if not isinstance(pattern, bytes) or not isinstance(flags, int) or isinstance(flags, bool):
         raise ExpError("bad regex arguments")
-    pyflags = 0
-    if flags & 2:  # REG_ICASE
-        pyflags |= re.IGNORECASE
-    if flags & 8:  # REG_NEWLINE
-        pyflags |= re.MULTILINE
-    try:
-        rx = re.compile(pattern, pyflags)
-    except re.error as exc:
-        raise ExpError(f"bad regex: {exc}") from None
+    if not posix_regex.available():
+        raise ExpUnsupported("regex needs glibc's regcomp on the test server's machine")
     ft, tt = _compile(target)
     if tt not in (None, X.T_STR):
         raise ExpError("regex needs a string value")
+    try:
+        rx = posix_regex.PosixRegex(pattern, flags)
+    except posix_regex.RegexError as exc:
+        raise ExpError(f"bad regex: {exc}") from None
 
     def fn(rec, env):
         s = ft(rec, env)
         if not isinstance(s, str):
             return UNKNOWN
-        return rx.search(s) is not None
+        return rx.search(s.encode("utf-8", "surrogatepass"))
     return fn, X.T_BOOL
 
 

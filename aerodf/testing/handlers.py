@@ -163,10 +163,12 @@ class Handlers:
             else:
                 yield self.single(header, fields, payload, pos)
         except RequestError as exc:
-            yield frame([msg(exc.code, info3=INFO3_LAST)])
+            # a real server refuses a scan/query (bad filter, unknown index, ...) with one
+            # plain reply, no LAST flag (as_transaction_error -> as_msg_send_reply)
+            yield frame([msg(exc.code, info3=0 if kind == "query" else INFO3_LAST)])
         except Exception as exc:  # a request this server mishandles still gets an answer
             print(f"aerodf test server: {kind} request failed: {exc!r}", file=sys.stderr, flush=True)
-            yield frame([msg(RC.PARAMETER_ERROR, info3=INFO3_LAST)])
+            yield frame([msg(RC.PARAMETER_ERROR, info3=0 if kind == "query" else INFO3_LAST)])
 
     # ------------------------------------------------------------ single record
 

@@ -99,8 +99,17 @@ class ScanReader:
                 raise MessageError(str(exc)) from None
         m = loc.markers
         unavailable = be(buf, m[buf[m + 5] != 0] + 6, 4).tolist() if len(m) else []
-        keep = buf[loc.heads + 5] == 0  # NOT_FOUND / FILTERED_OUT inside a scan: not a record
+        codes = buf[loc.heads + 5]
+        keep = codes == 0  # NOT_FOUND / FILTERED_OUT inside a scan: not a record
         if not keep.all():
+            # any other code is the node's answer to the whole request (a filter it cannot
+            # build, ...): a real server sends it without the LAST flag, then nothing more
+            refused = codes[(codes != 2) & (codes != 27) & ~keep]
+            if len(refused):
+                code = int(refused[0])
+                raise E.error_for_code(code, f"scan refused by the server with result code {code}"
+                                       + (" (PARAMETER_ERROR: e.g. a filter expression it cannot build)"
+                                          if code == 4 else ""))
             loc = Located(loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep], loc.markers, loc.last,
                           loc.last_code, loc.uniform)
         return ((buf, loc) if len(loc.heads) else None), unavailable, loc.last, loc.last_code
