@@ -14,7 +14,8 @@ from .batch import read_batch
 from .client import Client, connect
 from .errors import (
     AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClientClosedError, ClusterConnectionError,
-    ConfigError, DataError, GenerationError, IncompatibleBinError, IntegerOverflowError, MissingValueError, OverloadError,
+    ConfigError, DataError, FloatOverflowError, GenerationError, IncompatibleBinError, IntegerOverflowError,
+    MissingValueError, OverloadError,
     RecordNotFoundError, RecordTooBigError, SchemaError, TimeoutError_ as TimeoutError,
 )
 from .inference import infer_schema
@@ -37,7 +38,8 @@ __all__ = [
     "Policy", "ReadPolicy", "BatchPolicy", "WritePolicy", "QueryPolicy", "Replica", "Exists", "GenerationCheck",
     # errors
     "AerodfError", "ConfigError", "SchemaError", "DataError", "BinTypeError", "IntegerOverflowError",
-    "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError", "TimeoutError",
+    "FloatOverflowError", "MissingValueError", "BackpressureError", "AerospikeServerError", "RecordNotFoundError",
+    "TimeoutError",
     "ClusterConnectionError", "OverloadError", "RecordTooBigError", "GenerationError",
     "IncompatibleBinError", "WriteError", "ClientClosedError",
 ]

@@ -14,6 +14,7 @@ becomes null with ``on_type_error="null"``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Callable, Sequence
@@ -22,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import BinTypeError, IntegerOverflowError, MissingValueError, SchemaError
+from .errors import (BinTypeError, DataError, FloatOverflowError, IntegerOverflowError, MissingValueError,
+                     SchemaError)
 from .schema import Bool, Bytes, DataType, Field, Float, Int, List, Map, String, Timestamp, Vector
 from .typemap import to_arrow_type
 
@@ -37,7 +39,7 @@ class ChunkContext:
     row_offset: int  # row of keys[0] in the whole request
     on_type_error: str = "raise"  # "raise" | "null"
     strings: str = "string"  # Arrow string layout to build
-    missing_rows: frozenset[int] = frozenset()  # rows whose record is missing (nulls allowed)
+    missing_rows: frozenset[int] = frozenset()  # rows whose record is missing (for error messages)
     rows: Sequence[int] | None = None  # request rows of scattered values (the fast path's re-reads)
 
     def row(self, i: int) -> int:
@@ -48,16 +50,28 @@ class ChunkContext:
         return f"key {self.keys[i]!r} (row {self.row(i)})"
 
 
+def _shown(v: Any) -> str:
+    """A value for an error message: its type and a short repr."""
+    shown = repr(v)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{_type_name(v)} {shown}"
+
+
+def _type_name(v: Any) -> str:
+    """``HyperLogLog (particle type 18)`` for values no field type reads; else the type's name."""
+    ptype = getattr(v, "particle_type", None)
+    name = type(v).__name__
+    return f"{name} (particle type {ptype})" if ptype is not None else name
+
+
 def _bad_type(values: list, allowed: tuple, field: Field, ctx: ChunkContext, what: str) -> list:
     """Handle values whose type is not ``allowed``: raise, or null them out."""
     if ctx.on_type_error == "null":
         return [v if type(v) in allowed else None for v in values]
     i = next(i for i, v in enumerate(values) if type(v) not in allowed)
     v = values[i]
-    shown = repr(v)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise BinTypeError(
-        f"bin {field.bin_name!r} of {ctx.where(i)} holds {type(v).__name__} {shown}, "
+        f"bin {field.bin_name!r} of {ctx.where(i)} holds {_shown(v)}, "
         f"but field {field.name!r} is {what}",
         key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i), value=v,
     )
@@ -69,28 +83,161 @@ def _checked(values: list, allowed: tuple, field: Field, ctx: ChunkContext, what
     return _bad_type(values, allowed, field, ctx, what)
 
 
-def _narrow_int(arr: pa.Array, t: Int, field: Field, ctx: ChunkContext, path: str = "") -> pa.Array:
-    """Cast int64 values to ``t`` after a range check (never truncate)."""
+# the smallest magnitude of a double that rounds to infinity as a float32 (FLT_MAX + half an ulp)
+F32_LIMIT = 2.0**128 - 2.0**103
+
+
+def _outside(arr: pa.Array, t: Int | Float) -> np.ndarray | None:
+    """Mask of the values of ``arr`` (int64 or float64) that ``t`` cannot hold, or None
+    when all fit: integers outside the width, finite floats beyond float32's range
+    (a stored inf or nan stays what it is)."""
+    if isinstance(t, Float):
+        if t.bits == 64 or not len(arr):
+            return None
+        bad = pc.and_(pc.is_finite(arr), pc.greater_equal(pc.abs(arr), F32_LIMIT))
+    else:
+        lo, hi = t.bounds
+        mm = pc.min_max(arr)
+        mn, mx = mm["min"].as_py(), mm["max"].as_py()
+        if mn is None or (lo <= mn and mx <= hi):
+            return None
+        # bounds as int64 scalars: uint64's upper bound is no int64, and no int64 exceeds it
+        bad = pc.less(arr, max(lo, INT64_MIN))
+        if hi < INT64_MAX:
+            bad = pc.or_(bad, pc.greater(arr, hi))
+    mask = np.asarray(bad.fill_null(False))
+    return mask if mask.any() else None
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _range_text(t: Int | Float) -> str:
+    if isinstance(t, Float):
+        return f"outside the finite range of {t}"
+    lo, hi = t.bounds
+    return f"outside {t} [{lo}, {hi}]"
+
+
+def _overflow(field: Field, ctx: ChunkContext, i: int, v: Any, t: Int | Float, path: str = "") -> DataError:
+    cls = FloatOverflowError if isinstance(t, Float) else IntegerOverflowError
+    held = f"an element {v}" if path else f"{v}"
+    return cls(f"bin {field.bin_name!r} of {ctx.where(i)} holds {held}, {_range_text(t)}",
+               key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i), value=v)
+
+
+def _narrow(arr: pa.Array, t: Int | Float, field: Field, ctx: ChunkContext) -> pa.Array:
+    """Cast int64 / float64 values to ``t`` after a range check (never truncate, never
+    overflow into inf): out-of-range values raise naming key and row, or become null."""
     target = to_arrow_type(t)
     if arr.type == target:
         return arr
-    lo, hi = t.bounds
-    mm = pc.min_max(arr)
-    mn, mx = mm["min"].as_py(), mm["max"].as_py()
-    if mn is not None and (mn < lo or mx > hi):
-        bad = pc.or_(pc.less(arr, lo), pc.greater(arr, hi))
-        if ctx.on_type_error == "null" and not path:
-            arr = pc.if_else(bad, pa.scalar(None, arr.type), arr)
+    bad = _outside(arr, t)
+    if bad is not None:
+        if ctx.on_type_error == "null":
+            arr = pc.if_else(pa.array(bad), pa.scalar(None, arr.type), arr)
         else:
-            i = pc.index(bad, True).as_py()
-            v = arr[i].as_py()
-            raise IntegerOverflowError(
-                f"bin {field.bin_name!r}{path} of {ctx.where(i) if not path else 'a record'} holds {v}, "
-                f"outside {t} [{lo}, {hi}]",
-                key=None if path else ctx.keys[i], bin=field.bin_name,
-                row=None if path else ctx.row(i), value=v,
-            )
+            i = int(np.flatnonzero(bad)[0])
+            raise _overflow(field, ctx, i, arr[i].as_py(), t)
     return arr.cast(target, safe=False)
+
+
+def _container_rows(arr: pa.Array, bad: np.ndarray) -> list[int]:
+    """The rows of a (fixed-size) list array built from Python values holding the child
+    values flagged in ``bad``."""
+    idx = np.flatnonzero(bad)
+    if pa.types.is_fixed_size_list(arr.type):
+        rows = idx // arr.type.list_size
+    else:
+        rows = np.searchsorted(np.asarray(arr.offsets), idx, side="right") - 1
+    return sorted(set(rows.tolist()))
+
+
+def _narrow_elements(arr: pa.Array, values: list, t: Int | Float, field: Field, ctx: ChunkContext,
+                     rebuild: Callable[[list], pa.Array]) -> pa.Array:
+    """A list / vector array (of int64 or float64 elements, from ``values``) with its
+    elements narrowed to ``t``; a container holding an element ``t`` cannot hold
+    raises naming key and row, or becomes null (``rebuild``: the builder over values)."""
+    bad = _outside(arr.values, t)
+    if bad is not None:
+        rows = _container_rows(arr, bad)
+        if ctx.on_type_error == "null":
+            drop = set(rows)
+            return rebuild([None if j in drop else v for j, v in enumerate(values)])
+        i = rows[0]
+        v = arr.values[int(np.flatnonzero(bad)[0])].as_py()
+        raise _overflow(field, ctx, i, v, t, path="[]")
+    inner = arr.values.cast(to_arrow_type(t), safe=False)
+    mask = arr.is_null() if arr.null_count else None
+    if pa.types.is_fixed_size_list(arr.type):
+        return pa.FixedSizeListArray.from_arrays(inner, arr.type.list_size, mask=mask)
+    return pa.ListArray.from_arrays(arr.offsets, inner, mask=mask)
+
+
+def _misfit(v: Any, t: DataType) -> tuple[Any, str, type] | None:
+    """Why a decoded value does not fit type ``t``: the offending value, a description of
+    it and the error class; None when it fits. Recursive: the check for values nested in
+    lists and maps (ints are accepted for float elements: msgpack containers are untyped)."""
+    if v is None:
+        return None
+    tv = type(v)
+    if isinstance(t, Int):
+        if tv is not int:
+            return v, f"an element {_shown(v)}", BinTypeError
+        lo, hi = t.bounds
+        return None if lo <= v <= hi else (v, f"an element {v}, {_range_text(t)}", IntegerOverflowError)
+    if isinstance(t, Float):
+        if tv is int:
+            return None
+        if tv is not float:
+            return v, f"an element {_shown(v)}", BinTypeError
+        if t.bits == 32 and math.isfinite(v) and abs(v) >= F32_LIMIT:
+            return v, f"an element {v}, {_range_text(t)}", FloatOverflowError
+        return None
+    if isinstance(t, Timestamp):
+        return None if tv is int else (v, f"an element {_shown(v)}", BinTypeError)
+    if isinstance(t, (Bool, String, Bytes)):
+        return None if tv in _PY_FOR[type(t)] else (v, f"an element {_shown(v)}", BinTypeError)
+    if isinstance(t, Vector):
+        if tv in (bytes, bytearray):
+            width = 1 if isinstance(t.value, Bool) else t.value.bits // 8
+            return None if len(v) == t.size * width else (v, f"a blob of {len(v)} bytes as {t}", BinTypeError)
+        if tv is not list:
+            return v, f"an element {_shown(v)}", BinTypeError
+        if len(v) != t.size:
+            return v, f"a list of {len(v)} elements as {t}", BinTypeError
+        return next((m for x in v if (m := _misfit(x, t.value)) is not None), None)
+    if isinstance(t, List):
+        if tv is not list:
+            return v, f"an element {_shown(v)}", BinTypeError
+        return next((m for x in v if (m := _misfit(x, t.value)) is not None), None)
+    if isinstance(t, Map):
+        if tv is not dict:
+            return v, f"an element {_shown(v)}", BinTypeError
+        for k, x in v.items():
+            m = _misfit(k, t.key) if k is not None else (k, "a null key", BinTypeError)
+            if m is None:
+                m = _misfit(x, t.value)
+            if m is not None:
+                return m
+        return None
+    return None  # pragma: no cover - the IR is closed
+
+
+def _check_nested(values: list, t: List | Map, field: Field, ctx: ChunkContext,
+                  rebuild: Callable[[list], pa.Array]) -> pa.Array | None:
+    """The element check of lists / maps whose elements are containers themselves (one
+    recursive pass per row): Arrow's converters would truncate a float nested in an int
+    list. None when every row fits; else the rebuilt array (``on_type_error="null"``)."""
+    bad = [(i, m) for i, v in enumerate(values) if v is not None and (m := _misfit(v, t)) is not None]
+    if not bad:
+        return None
+    if ctx.on_type_error == "null":
+        drop = {i for i, _ in bad}
+        return rebuild([None if j in drop else v for j, v in enumerate(values)])
+    i, (value, what, cls) = bad[0]
+    raise cls(f"bin {field.bin_name!r} of {ctx.where(i)} holds {what}; field {field.name!r} is {t}",
+              key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i), value=value)
 
 
 # ----------------------------------------------------------------------------- scalars
@@ -98,13 +245,12 @@ def _narrow_int(arr: pa.Array, t: Int, field: Field, ctx: ChunkContext, path: st
 
 def build_int(values: list, t: Int, field: Field, ctx: ChunkContext) -> pa.Array:
     values = _checked(values, (int, NoneType), field, ctx, str(t))
-    return _narrow_int(pa.array(values, type=pa.int64()), t, field, ctx)
+    return _narrow(pa.array(values, type=pa.int64()), t, field, ctx)
 
 
 def build_float(values: list, t: Float, field: Field, ctx: ChunkContext) -> pa.Array:
     values = _checked(values, (float, NoneType), field, ctx, str(t))
-    arr = pa.array(values, type=pa.float64())
-    return arr if t.bits == 64 else arr.cast(pa.float32())
+    return _narrow(pa.array(values, type=pa.float64()), t, field, ctx)
 
 
 def build_bool(values: list, t: Bool, field: Field, ctx: ChunkContext) -> pa.Array:
@@ -128,6 +274,7 @@ def build_timestamp(values: list, t: Timestamp, field: Field, ctx: ChunkContext)
 
 _PY_FOR = {Int: (int,), Float: (float, int), Bool: (bool,), String: (str,), Bytes: (bytes, bytearray),
            Timestamp: (int,)}
+_NESTED = (List, Map, Vector)
 
 
 def _element_check(flat: list, t: DataType, field: Field, ctx: ChunkContext, what: str) -> None:
@@ -139,7 +286,7 @@ def _element_check(flat: list, t: DataType, field: Field, ctx: ChunkContext, wha
     if not types.issubset(allowed):
         bad = next(v for v in flat if v is not None and type(v) not in allowed)
         raise BinTypeError(
-            f"bin {field.bin_name!r} holds an element {bad!r} of type {type(bad).__name__} "
+            f"bin {field.bin_name!r} holds an element {bad!r} of type {_type_name(bad)} "
             f"in a {what}; field {field.name!r} is {field.type}",
             bin=field.bin_name, value=bad,
         )
@@ -154,9 +301,21 @@ def _holds(container: list, bad: Any) -> bool:
     return any(type(x) is type(bad) and x == bad for x in container)
 
 
+def _needs_narrowing(t: DataType) -> bool:
+    return (isinstance(t, Int) and (t.bits < 64 or not t.signed)) or (isinstance(t, Float) and t.bits == 32)
+
+
 def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Array:
     values = _checked(values, (list, NoneType), field, ctx, str(t))
     vt = t.value
+
+    def rebuild(vals: list) -> pa.Array:
+        return build_list(vals, t, field, ctx)
+
+    if isinstance(vt, _NESTED):
+        redone = _check_nested(values, t, field, ctx, rebuild)
+        if redone is not None:
+            return redone
     allowed = _PY_FOR.get(type(vt))
     if allowed is not None and not set(
         map(type, chain.from_iterable(v for v in values if v is not None))
@@ -168,14 +327,12 @@ def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Arr
             bad = exc.value
             i = _find_row(values, lambda v: _holds(v, bad))
             if ctx.on_type_error == "null":
-                return build_list([v if v is None or not _holds(v, bad) else None for v in values], t, field, ctx)
+                return rebuild([v if v is None or not _holds(v, bad) else None for v in values])
             raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin, row=ctx.row(i),
                                value=bad) from None
-    if isinstance(vt, Int) and (vt.bits < 64 or not vt.signed):
-        arr = pa.array(values, type=pa.list_(pa.int64()))
-        inner = _narrow_int(arr.values, vt, field, ctx, path="[]")
-        return pa.ListArray.from_arrays(arr.offsets, inner, mask=arr.is_null()) if arr.null_count else \
-            pa.ListArray.from_arrays(arr.offsets, inner)
+    if _needs_narrowing(vt):
+        wide = pa.int64() if isinstance(vt, Int) else pa.float64()
+        return _narrow_elements(pa.array(values, type=pa.list_(wide)), values, vt, field, ctx, rebuild)
     try:
         return pa.array(values, type=to_arrow_type(t, strings="string"))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
@@ -184,6 +341,13 @@ def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Arr
 
 def build_map(values: list, t: Map, field: Field, ctx: ChunkContext) -> pa.Array:
     values = _checked(values, (dict, NoneType), field, ctx, str(t))
+    if isinstance(t.key, _NESTED) or isinstance(t.value, _NESTED) or _needs_narrowing(t.key) \
+            or _needs_narrowing(t.value):
+        # containers, and numbers to narrow, checked entry by entry (Arrow's converters
+        # would truncate or overflow them); then the flat checks below find nothing
+        redone = _check_nested(values, t, field, ctx, lambda vals: build_map(vals, t, field, ctx))
+        if redone is not None:
+            return redone
     keys = [k for v in values if v is not None for k in v]
     vals = [x for v in values if v is not None for x in v.values()]
     for flat, et, part in ((keys, t.key, "key"), (vals, t.value, "value")):
@@ -206,6 +370,26 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
     """A fixed-size list from list bins of exactly ``t.size`` numbers, or blobs of
     ``t.size`` little-endian values."""
     values = _checked(values, (list, bytes, bytearray, NoneType), field, ctx, str(t))
+
+    def rebuild(vals: list) -> pa.Array:
+        return build_vector(vals, t, field, ctx)
+
+    width = np.dtype(bool).itemsize if isinstance(t.value, Bool) else np.dtype(str(t.value)).itemsize
+    sized = [i for i, v in enumerate(values) if v is not None
+             and len(v) != (t.size if type(v) is list else t.size * width)]
+    if sized:  # a list of another length, or a blob of another size
+        if ctx.on_type_error == "null":
+            drop = set(sized)
+            return rebuild([None if j in drop else v for j, v in enumerate(values)])
+        i = sized[0]
+        v = values[i]
+        if type(v) is list:
+            raise BinTypeError(
+                f"bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} elements, "
+                f"but field {field.name!r} is {t}", key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i), value=v)
+        raise BinTypeError(
+            f"blob bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} bytes, not {t.size} x {width}",
+            key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i), value=v)
     present = [v for v in values if v is not None]
     if any(type(v) is not list for v in present):
         return _vector_with_blobs(values, t, field, ctx)
@@ -216,45 +400,37 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
             _element_check(flat, t.value, field, ctx, str(t))
         except BinTypeError as exc:
             bad = exc.value
+            if ctx.on_type_error == "null":
+                return rebuild([v if v is None or not _holds(v, bad) else None for v in values])
             i = _find_row(values, lambda v: _holds(v, bad))
             raise BinTypeError(f"{exc} ({ctx.where(i)})", key=ctx.keys[i], bin=exc.bin,
                                row=ctx.row(i), value=bad) from None
-    wide = Int(64) if isinstance(t.value, Int) else t.value
-    try:
-        arr = pa.array(values, type=pa.list_(to_arrow_type(wide), t.size))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        bad = [i for i, v in enumerate(values) if v is not None and len(v) != t.size]
-        if not bad:
-            raise
-        i = bad[0]
-        raise BinTypeError(
-            f"bin {field.bin_name!r} of {ctx.where(i)} holds {len(values[i])} elements, "
-            f"but field {field.name!r} is {t}", key=ctx.keys[i], bin=field.bin_name,
-            row=ctx.row(i), value=values[i]) from None
-    if wide is not t.value:
-        inner = _narrow_int(arr.values, t.value, field, ctx, path="[]")
-        arr = pa.FixedSizeListArray.from_arrays(inner, t.size, mask=arr.is_null() if arr.null_count else None)
-    return arr
+    if _needs_narrowing(t.value):
+        wide = pa.int64() if isinstance(t.value, Int) else pa.float64()
+        return _narrow_elements(pa.array(values, type=pa.list_(wide, t.size)), values, t.value, field, ctx,
+                                rebuild)
+    return pa.array(values, type=to_arrow_type(t))
 
 
 def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa.Array:
+    """A vector column from lists and blobs, every one of the right size: the list rows
+    go through the list checks (and their nulls), the blobs are read by their bytes."""
     n = len(values)
     np_type = np.dtype(str(t.value)) if not isinstance(t.value, Bool) else np.dtype(bool)
+    lists = [i for i, v in enumerate(values) if type(v) is list]
     valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
     rows = np.zeros((n, t.size), dtype=np_type)
     for i, v in enumerate(values):
-        if v is None:
-            continue
-        if type(v) is list:
-            single = build_vector([v], t, field, ChunkContext([ctx.keys[i]], ctx.row(i), ctx.on_type_error))
-            rows[i] = np.asarray(single.values)
-            continue
-        if len(v) != t.size * np_type.itemsize:
-            raise BinTypeError(
-                f"blob bin {field.bin_name!r} of {ctx.where(i)} holds {len(v)} bytes, "
-                f"not {t.size} x {np_type.itemsize}", key=ctx.keys[i], bin=field.bin_name,
-                row=ctx.row(i))
-        rows[i] = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
+        if v is not None and type(v) is not list:
+            rows[i] = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
+    if lists:
+        sub = build_vector([values[i] for i in lists], t, field, ChunkContext(
+            [ctx.keys[i] for i in lists], 0, ctx.on_type_error, ctx.strings, rows=[ctx.row(i) for i in lists]))
+        at = np.asarray(lists)
+        child = sub.values.fill_null(pa.scalar(False if isinstance(t.value, Bool) else 0, sub.values.type))
+        rows[at] = np.asarray(child.to_numpy(zero_copy_only=False)).reshape(len(lists), t.size)
+        if sub.null_count:
+            valid[at] = ~np.asarray(sub.is_null())
     mask = None if valid.all() else pa.array(~valid)
     return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), t.size, mask=mask)
 
@@ -272,14 +448,40 @@ def build_column(values: list, field: Field, ctx: ChunkContext) -> pa.Array:
         raise SchemaError(f"no builder for {field.type}")
     arr = builder(values, field.type, field, ctx)
     if not field.nullable and arr.null_count:
-        nulls = np.flatnonzero(np.asarray(arr.is_null()))
-        bad = [int(i) for i in nulls if int(i) not in ctx.missing_rows]
-        if bad:
-            i = bad[0]
-            raise MissingValueError(
-                f"bin {field.bin_name!r} is missing in {ctx.where(i)}, but field {field.name!r} is not nullable",
-                key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i))
+        i = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
+        raise missing_value(field, ctx.keys[i], ctx.row(i), i in ctx.missing_rows)
     return arr
+
+
+_KEY_TYPES = {pa.int64(): ((int,), "int64"), pa.string(): ((str,), "string"),
+              pa.binary(): ((bytes, bytearray), "bytes")}
+
+
+def build_key(keys: list, arrow_type: pa.DataType, ctx: ChunkContext) -> pa.Array:
+    """A scan's stored user keys (None: the record was written without its key) as a
+    column of ``arrow_type``. A key of another type raises :class:`BinTypeError` naming
+    it and its row, or becomes null with ``on_type_error="null"``."""
+    allowed, name = _KEY_TYPES[arrow_type]
+    allowed = allowed + (NoneType,)
+    if not set(map(type, keys)).issubset(allowed):
+        if ctx.on_type_error == "null":
+            keys = [k if type(k) in allowed else None for k in keys]
+        else:
+            i = next(i for i, k in enumerate(keys) if type(k) not in allowed)
+            k = keys[i]
+            raise BinTypeError(f"the stored key of row {ctx.row(i)} is {_shown(k)}, but the key column is {name} "
+                               f"(pass key_type=, or on_type_error='null' for a null key)",
+                               key=k, row=ctx.row(i), value=k)
+    return pa.array(keys, type=arrow_type)
+
+
+def missing_value(field: Field, key: Any, row: int, record_missing: bool) -> MissingValueError:
+    """The error for a null in a non-nullable field: a missing bin, or a missing record
+    (with ``on_missing="null"``; ``"drop"`` leaves such rows out)."""
+    what = "the record is missing" if record_missing else f"bin {field.bin_name!r} is missing"
+    hint = " (on_missing='drop' leaves missing records out)" if record_missing else ""
+    return MissingValueError(f"{what} for key {key!r} (row {row}), but field {field.name!r} is not nullable{hint}",
+                             key=key, bin=field.bin_name, row=row)
 
 
 # ----------------------------------------------------------------------------- sinks

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from .protocol import resultcodes as _rc
 from . import fastpath, gcpause
-from .arrow import ChunkContext, build_column, sink_for
+from .arrow import ChunkContext, build_column, missing_value, sink_for
 from .wire.columns import with_exact
 from .client import Client
 from .errors import (AerodfError, AerospikeServerError, ClusterConnectionError, ConfigError, RecordNotFoundError,
@@ -477,6 +477,18 @@ def _kept(codes: np.ndarray, keys: list[Any], start: int, on_missing: str,
     return found, rows
 
 
+def _check_required(schema: Schema, found: np.ndarray, rows: np.ndarray | None, keys: list[Any],
+                    start: int) -> None:
+    """A missing record kept as a row of nulls (``on_missing="null"``) cannot fill a
+    non-nullable field: raise naming its key, as :func:`~aerodf.arrow.build_column` does."""
+    if rows is not None or found.all():
+        return
+    field = next((f for f in schema if not f.nullable), None)
+    if field is not None:
+        i = int(np.flatnonzero(~found)[0])
+        raise missing_value(field, keys[i], start + i, record_missing=True)
+
+
 def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: int, keys: list[Any],
                  schema: Schema, out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str,
                  key_name: str | None, with_meta: bool, missing: list[Any], plan: fastpath.FastPlan
@@ -486,6 +498,7 @@ def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: 
     if kept is None:
         return None
     found, rows = kept
+    _check_required(schema, found, rows, keys, start)
     arrays = []
     if key_name:
         arrays.append(source.key_array(start, end, keys, None if rows is None else rows.tolist(),
@@ -516,6 +529,7 @@ def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list
     if kept is None:
         return None
     found, rows = kept
+    _check_required(schema, found, rows, keys, start)
     keep = None if rows is None else pa.array(found)
     arrays = []
     if key_name:

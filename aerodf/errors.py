@@ -9,6 +9,7 @@
     ├── DataError                data that does not fit the schema
     │   ├── BinTypeError         a bin of another type than its field
     │   ├── IntegerOverflowError an integer outside the field's width
+    │   ├── FloatOverflowError   a finite float beyond float32's range
     │   └── MissingValueError    null in a non-nullable field
     ├── BackpressureError        waited longer than queue_timeout for an in-flight slot
     └── AerospikeServerError     the cluster (or the client library) said no
@@ -65,6 +66,11 @@ class BinTypeError(DataError):
 
 class IntegerOverflowError(DataError, OverflowError):
     """An integer does not fit the field's width; never silently truncated."""
+
+
+class FloatOverflowError(DataError, OverflowError):
+    """A finite float too large for a float32 field; never silently made infinite
+    (a stored inf or nan is read as it is)."""
 
 
 class MissingValueError(DataError):

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from . import gcpause
-from .arrow import ChunkContext, build_column
+from .arrow import ChunkContext, build_column, build_key
 from .batch import _progress_bar, _want_progress
 from .client import Client
 from .errors import AerospikeServerError, ConfigError, TimeoutError_
@@ -107,7 +107,7 @@ class _Sink:
         ctx = ChunkContext(keys, self.counter.take(len(bins)), self.on_type_error, self.strings)
         arrays = []
         if self.key_name:
-            arrays.append(pa.array(keys, type=self.out_schema.field(self.key_name).type))
+            arrays.append(build_key(keys, self.out_schema.field(self.key_name).type, ctx))
         for f in self.schema:
             name = f.bin_name
             arrays.append(build_column([b.get(name) for b in bins], f, ctx))
@@ -179,7 +179,12 @@ def iter_batches(
     with_key, key_type, with_meta
         Add the stored user key as a column of ``key_type`` (``"int64"``,
         ``"string"`` or ``"bytes"``; null where the record was written without
-        ``send_key``) / ``generation`` and ``ttl`` columns.
+        ``send_key``) / ``generation`` and ``ttl`` columns. A stored key of
+        another type raises :class:`~aerodf.BinTypeError` naming it and its row,
+        or, with ``on_type_error="null"``, becomes a null key.
+    on_type_error
+        As in :func:`~aerodf.read_batch`: a bin that does not fit its field
+        raises (``"raise"``, naming key and bin) or becomes null (``"null"``).
     policy, **policy_overrides
         A :class:`~aerodf.QueryPolicy` or overrides of the client's.
     """

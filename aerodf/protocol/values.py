@@ -34,6 +34,23 @@ class GeoJSON(str):
     """A GeoJSON string bin (particle type 23)."""
 
 
+class RawParticle(bytes):
+    """The bytes of a particle type aerodf does not interpret (HyperLogLog = 18, or a
+    type unknown to this codec), with its ``particle_type``. No field type reads it,
+    so the column builders report it as a type error naming key and bin (or a null)
+    instead of the codec failing the whole answer."""
+
+    particle_type: int
+
+    def __new__(cls, particle_type: int, data: bytes) -> "RawParticle":
+        obj = super().__new__(cls, data)
+        obj.particle_type = particle_type
+        return obj
+
+    def __repr__(self) -> str:
+        return f"RawParticle({self.particle_type}, {bytes(self)!r})"
+
+
 # ---------------------------------------------------------------- particles
 
 def encode_particle(value: Any) -> tuple[int, bytes]:
@@ -86,7 +103,7 @@ def decode_particle(ptype: int, data: bytes) -> Any:
         return GeoJSON(data[3 + 8 * ncells :].decode())
     if ptype == PT_NULL:
         return None
-    raise ValueCodecError(f"unknown particle type {ptype}")
+    return RawParticle(ptype, bytes(data))
 
 
 # ------------------------------------------------------------ msgpack dialect

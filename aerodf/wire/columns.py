@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..arrow import F32_LIMIT
 from ..schema import Bool, Bytes, Float, Int, List, Map, Schema, String, Timestamp, Vector
 from ..typemap import to_arrow_type
 from .walk import be, be_raw
@@ -193,9 +194,20 @@ def _timestamp(buf, t: Timestamp, n, idx, ptype, vpos, vlen):
     return arr.cast(pa.timestamp(t.unit, tz=t.tz)), ok
 
 
+def _f32_overflow(vals: np.ndarray) -> np.ndarray:
+    """Finite float64 values that would round to infinity as float32 (the exact path
+    raises or nulls them; a stored inf or nan is read as it is)."""
+    return np.isfinite(vals) & (np.abs(vals) >= F32_LIMIT)
+
+
 def _float(buf, t: Float, n, idx, ptype, vpos, vlen):
     ok = (ptype == PT_FLOAT) & (vlen == 8)
     vals = be_raw(buf, vpos[ok], 8, ">f8")
+    if t.bits == 32 and len(vals):
+        over = _f32_overflow(vals)
+        if over.any():
+            ok[np.flatnonzero(ok)[over]] = False
+            vals = vals[~over]
     arr = _fixed(n, idx, ok, vals, np.float64, pa.float64())
     return (arr if t.bits == 64 else arr.cast(pa.float32())), ok
 
@@ -418,6 +430,11 @@ def _scalars(buf: np.ndarray, et: Any, kind: np.ndarray, at: np.ndarray, ln: np.
         f4 = fits & (ln == 4)
         if f4.any():
             vals[f4] = be_raw(buf, at[f4], 4, ">f4")
+        if et.bits == 32:
+            over = _f32_overflow(vals)
+            if over.any():
+                fits &= ~over
+                vals[over] = 0.0
         arr = pa.array(vals, type=pa.float64())
         return (arr if et.bits == 64 else arr.cast(pa.float32())), fits
     if isinstance(et, Bool):
@@ -513,6 +530,9 @@ def _vector(buf, t: Vector, n, idx, ptype, vpos, vlen):
                 s_idx = s_idx[tagged]
                 el = el[tagged]
                 vals = be_raw(buf, (el + 1).ravel(), 8, ">f8").reshape(-1, size)
+                if np_type == np.float32:  # a row holding a value beyond float32: the exact path
+                    fine = ~_f32_overflow(vals).any(axis=1)
+                    s_idx, vals = s_idx[fine], vals[fine]
                 out[idx[s_idx]] = vals.astype(np_type)
                 ok[s_idx] = True
                 cand &= ~ok

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import errors as E
-from ..arrow import ChunkContext
+from ..arrow import ChunkContext, build_key
 from ..policy import QueryPolicy, Replica
 from ..protocol.constants import FIELD_FILTER_EXP, FIELD_INDEX_RANGE, INFO1_COMPRESS_RESPONSE, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
 from ..protocol.framing import FrameError, FrameReader
@@ -164,7 +164,8 @@ class ScanReader:
         if self.key_name:
             kr = [r for r in exact_rows if key_bad[r]]
             if kr:  # a key of another type: built as the general path builds it (and fails as it fails)
-                key_arr = scatter(key_arr, kr, pa.array([key_of[r] for r in kr], type=key_arr.type))
+                kctx = ChunkContext([key_of[r] for r in kr], offset, self.on_type_error, rows=[offset + r for r in kr])
+                key_arr = scatter(key_arr, kr, build_key([key_of[r] for r in kr], key_arr.type, kctx))
             arrays.append(key_arr)
         rows_bad = [r for r in exact_rows if bad[r]]
         ctx = ChunkContext([key_of[r] for r in rows_bad], offset, self.on_type_error, self.strings,
