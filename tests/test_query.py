@@ -295,7 +295,7 @@ def _meta_frame(strings: list) -> pl.DataFrame:
 
 
 def _meta_check(qclient, df: pl.DataFrame, pred: pl.Expr) -> None:
-    set_name = f"qmeta{next(_sets)}"
+    set_name = unique_set("qmeta")
     aerodf.write_frame(df, "test", set_name, client=qclient)
     schema = {"n": "int64", "s": "string"}
     want = df.filter(pred).sort("key")
