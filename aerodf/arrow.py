@@ -332,11 +332,33 @@ def build_list(values: list, t: List, field: Field, ctx: ChunkContext) -> pa.Arr
                                value=bad) from None
     if _needs_narrowing(vt):
         wide = pa.int64() if isinstance(vt, Int) else pa.float64()
-        return _narrow_elements(pa.array(values, type=pa.list_(wide)), values, vt, field, ctx, rebuild)
+        return _narrow_elements(_wide(values, pa.list_(wide), t, field, ctx), values, vt, field, ctx,
+                                rebuild)
     try:
         return pa.array(values, type=to_arrow_type(t, strings="string"))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise BinTypeError(f"bin {field.bin_name!r} does not fit {t}: {exc}", bin=field.bin_name) from None
+
+
+def _wide(values: list, wide: pa.DataType, t: Any, field: Field, ctx: ChunkContext) -> pa.Array:
+    """``values`` as an Arrow list of 64-bit elements, to be narrowed; an element Arrow
+    cannot take exactly (an integer beyond a double's precision in a float list) is a
+    type error naming its row, or a null row under ``on_type_error="null"``."""
+    try:
+        return pa.array(values, type=wide)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        def fits(v):
+            try:
+                pa.array([v], type=wide)
+                return True
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                return False
+
+        if ctx.on_type_error == "null":
+            return pa.array([v if v is None or fits(v) else None for v in values], type=wide)
+        i = _find_row(values, lambda v: v is not None and not fits(v))
+        raise BinTypeError(f"bin {field.bin_name!r} does not fit {t}: {exc} ({ctx.where(i)})",
+                           key=ctx.keys[i], bin=field.bin_name, row=ctx.row(i)) from None
 
 
 def build_map(values: list, t: Map, field: Field, ctx: ChunkContext) -> pa.Array:
@@ -407,8 +429,8 @@ def build_vector(values: list, t: Vector, field: Field, ctx: ChunkContext) -> pa
                                row=ctx.row(i), value=bad) from None
     if _needs_narrowing(t.value):
         wide = pa.int64() if isinstance(t.value, Int) else pa.float64()
-        return _narrow_elements(pa.array(values, type=pa.list_(wide, t.size)), values, t.value, field, ctx,
-                                rebuild)
+        return _narrow_elements(_wide(values, pa.list_(wide, t.size), t, field, ctx), values, t.value,
+                                field, ctx, rebuild)
     return pa.array(values, type=to_arrow_type(t))
 
 

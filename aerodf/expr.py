@@ -25,6 +25,7 @@ then keeps a superset of the rows polars keeps.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,6 +165,9 @@ _BIN_TYPE = {Int: "int", Timestamp: "int", Float: "float", String: "str", Bool: 
 _PARTICLE = {"int": 1, "float": 2, "str": 3, "blob": 4, "bool": 17, "map": 19, "list": 20}
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 class NotPushable(Exception):
     pass
 
@@ -255,9 +259,9 @@ def _index_filter(c: Expr, schema: Schema, indexes: dict[str, str]) -> tuple | N
     f = schema[col_lits[0]]
     kind = indexes.get(f.bin_name)
     if kind == "numeric" and isinstance(f.type, Int):
-        if col_lits[1] == "eq" and type(col_lits[2]) is int:
+        if col_lits[1] == "eq" and type(col_lits[2]) is int and _INT64_MIN <= col_lits[2] <= _INT64_MAX:
             return ("range", f.bin_name, col_lits[2], col_lits[2])
-        if col_lits[1] == "range" and all(type(v) is int for v in col_lits[2]):
+        if col_lits[1] == "range" and all(type(v) is int and _INT64_MIN <= v <= _INT64_MAX for v in col_lits[2]):
             return ("range", f.bin_name, *col_lits[2])
     if kind == "string" and isinstance(f.type, String) and col_lits[1] == "eq" and isinstance(col_lits[2], str):
         return ("eq", f.bin_name, col_lits[2])
@@ -322,8 +326,14 @@ class _Translator:
             if isinstance(v, bool):
                 return ("lit", v), "bool", frozenset()
             if isinstance(v, int):
+                if not _INT64_MIN <= v <= _INT64_MAX:
+                    # an Aerospike integer is int64: such a literal would be sent as a uint64
+                    # the server reads as another number; polars decides it client-side
+                    raise NotPushable(f"integer literal {v} outside int64")
                 return ("lit", v), "int", frozenset()
             if isinstance(v, float):
+                if math.isnan(v):
+                    raise NotPushable("NaN literal (polars orders NaN above every number)")
                 return ("lit", v), "float", frozenset()
             if isinstance(v, str):
                 return ("lit", v), "str", frozenset()
@@ -366,7 +376,18 @@ class _Translator:
             raise NotPushable(f"ordering {ta} values")
         types = {x[2]: x[1] for x in (a, b) if x[0] == "bin"}
         types.update(self._nested_types(a) | self._nested_types(b))
-        return self._guard((e.op, a, b), ba | bb, types, guarded)
+        cmp: tuple = (e.op, a, b)
+        if ta == "float":
+            # polars orders NaN above every number (and NaN == NaN); the server compares as C
+            # does (NaN is unordered, only != holds). Where polars keeps a NaN the pushed form
+            # keeps it too, by x != x, which holds for NaN alone
+            nan_a, nan_b = a[0] != "lit", b[0] != "lit"
+            if nan_a and nan_b:
+                raise NotPushable("comparing two float values that may both be NaN")
+            if (nan_a and e.op in ("gt", "ge")) or (nan_b and e.op in ("lt", "le")):
+                x = a if nan_a else b
+                cmp = ("or", cmp, ("ne", x, x))
+        return self._guard(cmp, ba | bb, types, guarded)
 
     def _nested_types(self, exp: tuple) -> dict[str, str]:
         out: dict[str, str] = {}

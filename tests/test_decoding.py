@@ -198,3 +198,15 @@ def test_an_hll_bin_is_not_read_as_bytes(aclient, client, set_name, transport):
     with pytest.raises(aerodf.BinTypeError, match=r"key 1 \(row 1\)"):
         _batch(aclient, set_name, [0, 1], {"b": "bytes"})
     assert _column(_batch(aclient, set_name, [0, 1], {"b": "bytes"}, on_type_error="null"), "b") == [b"ab", None]
+
+
+@pytest.mark.parametrize("t", ["list<float32>", "vector<float32, 2>"])
+def test_an_integer_a_double_cannot_hold_in_a_float32_list_is_named(client, aclient, set_name, t):
+    """An integer element beyond a double's precision cannot become a float32 exactly: a
+    type error naming key and bin (not a raw Arrow error), or a null row under "null"."""
+    _put(client, set_name, {1: {"v": [1.0, 2.0]}, 2: {"v": [8501604483199001717, 1.0]}})
+    with pytest.raises(aerodf.BinTypeError) as e:
+        _batch(aclient, set_name, [1, 2], {"v": t})
+    assert e.value.key == 2 and e.value.bin == "v"
+    got = _batch(aclient, set_name, [1, 2], {"v": t}, on_type_error="null")
+    assert _column(got, "v") == [[1.0, 2.0], None]

@@ -326,3 +326,38 @@ def test_string_match_pushdown_equals_polars(qclient, strings, needle, kind, neg
     col = pl.col("s").str
     pred = col.contains(needle, literal=True) if kind == "contains" else getattr(col, kind)(needle)
     _meta_check(qclient, _meta_frame(strings), ~pred if negate else pred)
+
+
+# ----------------------------------------------------------------------------- NaN and wide literals
+
+_NAN_PREDICATES = [
+    pl.col("f") > 1, pl.col("f") >= 0, ~(pl.col("f") < 0), pl.col("f") < 0, pl.col("f") <= 1.5,
+    pl.col("f") == 1.5, pl.col("f") != 1.5, pl.col("f").is_between(-1, 2), ~pl.col("f").is_between(-1, 2),
+    (pl.col("f") > 1) | (pl.col("i") < 0), pl.col("f") > float("inf"), pl.col("f") < float("nan"),
+    pl.col("f").is_in([1.5, float("nan")]), (pl.col("f") * pl.col("f")) > 2,
+    pl.col("i") < 2**64 - 1, pl.col("i") > -(2**63) - 5, pl.col("i") == 2**70, pl.col("i") != 2**70,
+    ~(pl.col("i") >= 2**64), pl.col("i") < 2**63,
+]
+
+
+@pytest.fixture(scope="module")
+def nan_set(qclient):
+    floats = [float("nan"), 1.5, -2.0, float("inf"), float("-inf"), -0.0, 0.0, 3.25, None, float("nan")]
+    ints = [1, -5, 2**63 - 1, -(2**63), 0, None, 7, -1, 3, 2]
+    df = pl.DataFrame({"key": list(range(len(floats))), "f": floats, "i": ints},
+                      schema={"key": pl.Int64, "f": pl.Float64, "i": pl.Int64})
+    set_name = unique_set("qnan")
+    aerodf.write_frame(df, "test", set_name, client=qclient)
+    return set_name, df
+
+
+@pytest.mark.parametrize("pred", _NAN_PREDICATES, ids=[str(p) for p in _NAN_PREDICATES])
+def test_pushdown_keeps_polars_semantics_for_nan_and_wide_integers(qclient, nan_set, pred):
+    set_name, df = nan_set
+    schema = {"f": "float64", "i": "int64"}
+    expected = df.filter(pred).sort("key")
+    got = aerodf.read_query("test", set_name, schema, where=pred, client=qclient, output="polars",
+                            with_key=True).sort("key")
+    assert got.select(expected.columns).equals(expected)
+    lazy = aerodf.scan("test", set_name, schema, client=qclient, with_key=True).filter(pred).collect().sort("key")
+    assert lazy.select(expected.columns).equals(expected)
