@@ -142,6 +142,8 @@ def _want_progress(progress: bool | None) -> bool:
 def check_read_options(schema: Schema, output: str, dtype_backend: str, on_missing: str, on_type_error: str,
                        chunk_size: int, with_key: bool | str, with_meta: bool) -> str | None:
     """Validate the options shaping a read (sync or async); the key column's name."""
+    if not schema.fields:
+        raise ConfigError("the schema has no fields: name the bins to read")
     check_output(output, dtype_backend)
     if on_missing not in ON_MISSING:
         raise ConfigError(f"on_missing must be one of {ON_MISSING}, not {on_missing!r}")

@@ -25,6 +25,10 @@ def parse_hosts(hosts: Any) -> list[tuple[str, int]]:
             raise ConfigError(f"no hosts given: pass hosts=['host:port'] or a client=, or set {ENV_HOSTS}")
     if isinstance(hosts, str):
         hosts = [h for h in hosts.split(",") if h.strip()]
+    elif isinstance(hosts, tuple) and len(hosts) == 2 and isinstance(hosts[0], str):
+        hosts = [hosts]
+    elif not isinstance(hosts, (list, tuple)):
+        raise ConfigError(f"hosts must be 'host:port', a list of them or of (host, port), not {hosts!r}")
     out = []
     for h in hosts:
         if isinstance(h, (tuple, list)) and len(h) == 2:

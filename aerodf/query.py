@@ -46,6 +46,9 @@ def _where(where: Any) -> tuple[Expr | None, Any, Any]:
         return from_polars(where), where, None
     if isinstance(where, Expr):
         raise ConfigError("pass where= as a polars expression (aerodf trees are internal)")
+    if isinstance(where, (str, bool, int, float, bytes)):
+        raise ConfigError(f"where= takes a polars expression (pl.col('age') > 30) or an aerospike_helpers "
+                          f"expression, not {where!r}")
     # an aerospike_helpers expression (or its compiled list): the server decides, nothing to re-apply
     return None, None, where
 
@@ -189,6 +192,8 @@ def iter_batches(
         A :class:`~aerodf.QueryPolicy` or overrides of the client's.
     """
     schema = schema if isinstance(schema, Schema) else Schema(schema)
+    if not schema.fields:
+        raise ConfigError("the schema has no fields: name the bins to read")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError("batch_size must be a positive integer")
     tree, residual, native = _where(where)

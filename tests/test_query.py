@@ -361,3 +361,20 @@ def test_pushdown_keeps_polars_semantics_for_nan_and_wide_integers(qclient, nan_
     assert got.select(expected.columns).equals(expected)
     lazy = aerodf.scan("test", set_name, schema, client=qclient, with_key=True).filter(pred).collect().sort("key")
     assert lazy.select(expected.columns).equals(expected)
+
+
+@pytest.mark.parametrize("where", ["a > 1", True, 3])
+def test_a_where_that_is_no_expression_is_a_config_error(qclient, where):
+    with pytest.raises(aerodf.ConfigError, match="polars expression"):
+        aerodf.read_query("test", "q_people", SCHEMA, where=where, client=qclient)
+
+
+def test_an_empty_schema_and_a_bare_port_are_config_errors(qclient):
+    with pytest.raises(aerodf.ConfigError, match="no fields"):
+        aerodf.read_query("test", "q_people", {}, client=qclient)
+    with pytest.raises(aerodf.ConfigError, match="no fields"):
+        aerodf.read_batch([1], {}, namespace="test", set="q_people", client=qclient)
+    with pytest.raises(aerodf.ConfigError, match="host:port"):
+        aerodf.connect(3000)
+    with aerodf.connect(("127.0.0.1", qclient.hosts[0][1])) as one:  # one (host, port) pair is fine
+        assert one.hosts == [("127.0.0.1", qclient.hosts[0][1])]
