@@ -91,7 +91,7 @@ def loaded():
     return {k: partition_id(compute_digest(SET, k)) for k in range(N)}
 
 
-@pytest.fixture(params=["official", "wire"])
+@pytest.fixture(params=["official", "aerospike-py", "wire"])
 def rclient(request):
     with aerodf.connect(HOSTS, transport=request.param) as c:
         yield c
@@ -180,7 +180,7 @@ def test_scan_and_read_with_a_killed_node_are_exact_or_named(loaded):
     victim = PIDS[2]
     cmdline = open(f"/proc/{victim}/cmdline", "rb").read().split(b"\0")[:-1]
     cwd = os.readlink(f"/proc/{victim}/cwd")
-    for transport in ("official", "wire"):
+    for transport in ("official", "aerospike-py", "wire"):
         with aerodf.connect(HOSTS, transport=transport) as c:
             _settled(c)
             victim = PIDS[2]
