@@ -657,16 +657,25 @@ def _result_op(name: str, value) -> bytes:
     return OP_HEADER.pack(4 + len(bname) + len(data), OP_READ, ptype, 0, len(bname)) + bname + data
 
 
+def _modify_check(existing: Bin | None, op: Op, types: tuple[int, ...], what: str) -> bool:
+    """The rules INCR, APPEND and PREPEND share: a nil value is PARAMETER_ERROR; a missing
+    bin is created with the op's value (True); otherwise the bin must be of the op's type,
+    one of ``types``, else BIN_TYPE_ERROR."""
+    if op.particle_type == PT_NULL:
+        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
+    if existing is None:
+        return True
+    if existing.ptype != op.particle_type or existing.ptype not in types:
+        raise RequestError(RC.BIN_TYPE_ERROR, f"{what} a bin of another type")
+    return False
+
+
 def _incr(existing: Bin | None, op: Op) -> Bin:
     """INCR (server particle.c as_bin_particle_modify_from_client): on a missing bin
     the op's value is written whatever its type; an integer bin takes integers only and
     a float bin floats only; anything else is BIN_TYPE_ERROR (incompatible type)."""
-    if op.particle_type == PT_NULL:
-        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
-    if existing is None:
+    if _modify_check(existing, op, (PT_INTEGER, PT_FLOAT), "increment of"):
         return Bin(op.name.encode(), op.particle_type, op.value)
-    if existing.ptype != op.particle_type or existing.ptype not in (PT_INTEGER, PT_FLOAT):
-        raise RequestError(RC.BIN_TYPE_ERROR, "increment of a bin of another type")
     try:
         delta = decode_particle(op.particle_type, op.value)
     except ValueCodecError:
@@ -681,11 +690,7 @@ def _incr(existing: Bin | None, op: Op) -> Bin:
 def _concat(existing: Bin | None, op: Op, prepend: bool) -> Bin:
     """APPEND / PREPEND: like INCR, a create on a missing bin; a string bin takes
     strings and a blob bin blobs, anything else is BIN_TYPE_ERROR."""
-    if op.particle_type == PT_NULL:
-        raise RequestError(RC.PARAMETER_ERROR, "modify op with a nil value")
-    if existing is None:
+    if _modify_check(existing, op, (PT_STRING, PT_BLOB), "append/prepend to"):
         return Bin(op.name.encode(), op.particle_type, op.value)
-    if existing.ptype != op.particle_type or existing.ptype not in (PT_STRING, PT_BLOB):
-        raise RequestError(RC.BIN_TYPE_ERROR, "append/prepend to a bin of another type")
     data = op.value + existing.data if prepend else existing.data + op.value
     return Bin(op.name.encode(), op.particle_type, data)
