@@ -181,6 +181,12 @@ class Plan:
     pushed: list[Expr] = field(default_factory=list)
     kept: list[Expr] = field(default_factory=list)
 
+    def keeps_only_records_with(self, bins: list[str]) -> bool:
+        """Whether every record this plan's server filters keep holds one of ``bins``
+        (an index filter reads its bin; see :func:`_implies_a_bin`). A scan naming
+        ``bins`` loses no record then: the server leaves out only records with none."""
+        return self.index is not None or _implies_a_bin(self.server, frozenset(bins))
+
     def describe(self) -> str:
         lines = []
         if self.index:
@@ -435,6 +441,45 @@ class _Translator:
         p = _ere_escape(e.pattern)
         rx = {"starts": "^" + p, "ends": p + "$", "contains": p}[e.kind]
         return self._guard(("regex", rx, REG_EXTENDED, a), bins, {b: "str" for b in bins}, guarded)
+
+
+def _implies_a_bin(exp: tuple | None, bins: frozenset[str]) -> bool:
+    """Whether every record the neutral filter ``exp`` keeps holds one of ``bins``.
+
+    An unguarded comparison (or regex) reading a bin is *unknown*, so false, when
+    the bin is missing: at top level, or in every branch of an OR, it vouches for
+    the bin. Type-guarded forms (``cond``), NOT and ``bin_type`` tests vouch for nothing.
+    """
+    if exp is None:
+        return False
+    op = exp[0]
+    if op == "and":
+        return any(_implies_a_bin(x, bins) for x in exp[1:])
+    if op == "or":
+        return all(_implies_a_bin(x, bins) for x in exp[1:])
+    if op in ("eq", "ne", "gt", "ge", "lt", "le", "regex"):
+        return bool(_bins_read(exp) & bins)
+    return False
+
+
+def _bins_read(exp: tuple) -> set[str]:
+    if exp[0] == "bin":
+        return {exp[2]}
+    if exp[0] in ("bin_type", "cond", "not"):
+        return set()
+    out: set[str] = set()
+    for x in exp[1:]:
+        if isinstance(x, tuple) and x:
+            out |= _bins_read(x)
+    return out
+
+
+def records_without(bins: list[str], server: tuple | None) -> tuple:
+    """The neutral filter of the records a scan naming ``bins`` leaves out: ``server``
+    holds and every one of the bins is missing."""
+    missing = [("eq", ("bin_type", b), ("lit", 0)) for b in bins]
+    parts = ([server] if server is not None else []) + missing
+    return parts[0] if len(parts) == 1 else ("and", *parts)
 
 
 def _to_epoch(v: dt.datetime, t: Timestamp) -> int:

@@ -178,13 +178,7 @@ def explain(lf: Any) -> str:
             lines.extend("  " + line for line in p["plan"].describe().splitlines())
         else:
             lines.append("  filter: none pushed")
-        if p["bins"] and not _covered(p["plan"], p["bins"]):
+        if p["bins"] and not (p["plan"] is not None and p["plan"].keeps_only_records_with(p["bins"])):
             lines.append("  records holding none of these bins: read in a second, metadata-only pass")
     return "\n".join(lines)
 
-
-def _covered(plan: Any, bins: list[str]) -> bool:
-    """Whether the pushed filter alone keeps only records holding one of ``bins``."""
-    from .query import _implies_a_bin
-
-    return plan is not None and (plan.index is not None or _implies_a_bin(plan.server, frozenset(bins)))

@@ -24,7 +24,7 @@ from .arrow import ChunkContext, build_column, build_key
 from .batch import _progress_bar, _want_progress
 from .client import Client
 from .errors import AerospikeServerError, ConfigError, TimeoutError_
-from .expr import Expr, Plan, columns as expr_columns, plan as make_plan
+from .expr import Expr, Plan, columns as expr_columns, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
 from .protocol.constants import N_PARTITIONS
@@ -260,8 +260,8 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     if bins:
         if isinstance(native, list):  # a compiled native filter cannot be extended: read every bin
             bins = None
-        elif p.index is None and not _implies_a_bin(p.server, frozenset(bins)):
-            empties = _none_of(bins, p.server)
+        elif not p.keeps_only_records_with(bins):
+            empties = records_without(bins, p.server)
 
     fplan = None
     if transport.columnar and transport.covers_scan(p.server, native, p.index, server_cap, key_type):
@@ -371,55 +371,16 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
 def _unread(failures: list[AerospikeServerError], delivered: int) -> AerospikeServerError:
     """One error for every range of a scan that failed: the first failure's type and
     code, every partition not read, and how many rows were delivered before."""
-    from .transport.base import partition_ranges
+    from .transport.base import unread_message
 
     first = failures[0]
     left = sorted({p for f in failures for p in f.partitions})
     reason = str(first.args[0]).split("; partitions not read:")[0] if first.args else type(first).__name__
     more = f" ({len(failures)} ranges failed)" if len(failures) > 1 else ""
-    err = type(first)(f"{reason}{more}; {delivered} rows delivered; partitions not read: {partition_ranges(left)}",
+    err = type(first)(unread_message(f"{reason}{more}; {delivered} rows delivered", left),
                       code=first.code, partitions=left)
     err.__cause__ = first
     return err
-
-
-def _implies_a_bin(exp: tuple | None, bins: frozenset[str]) -> bool:
-    """Whether every record the neutral filter ``exp`` keeps holds one of ``bins``.
-
-    An unguarded comparison (or regex) reading a bin is *unknown*, so false, when
-    the bin is missing: at top level, or in every branch of an OR, it vouches for
-    the bin. Type-guarded forms (``cond``), NOT and ``bin_type`` tests vouch for nothing.
-    """
-    if exp is None:
-        return False
-    op = exp[0]
-    if op == "and":
-        return any(_implies_a_bin(x, bins) for x in exp[1:])
-    if op == "or":
-        return all(_implies_a_bin(x, bins) for x in exp[1:])
-    if op in ("eq", "ne", "gt", "ge", "lt", "le", "regex"):
-        return bool(_bins_read(exp) & bins)
-    return False
-
-
-def _bins_read(exp: tuple) -> set[str]:
-    if exp[0] == "bin":
-        return {exp[2]}
-    if exp[0] in ("bin_type", "cond", "not"):
-        return set()
-    out: set[str] = set()
-    for x in exp[1:]:
-        if isinstance(x, tuple) and x:
-            out |= _bins_read(x)
-    return out
-
-
-def _none_of(bins: list[str], server: tuple | None) -> tuple:
-    """The neutral filter of the records a scan naming ``bins`` leaves out: ``server``
-    holds and every one of the bins is missing."""
-    missing = [("eq", ("bin_type", b), ("lit", 0)) for b in bins]
-    parts = ([server] if server is not None else []) + missing
-    return parts[0] if len(parts) == 1 else ("and", *parts)
 
 
 def _indexes(client: Client, namespace: str, set_name: str | None) -> dict[str, str]:

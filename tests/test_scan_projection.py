@@ -127,7 +127,7 @@ def test_a_native_filter_keeps_records_without_the_selected_bins(pclient, shapes
 
 
 def test_a_filter_that_implies_a_selected_bin_needs_no_second_pass():
-    from aerodf.query import _implies_a_bin
+    from aerodf.expr import _implies_a_bin
 
     a = ("gt", ("bin", "int", "a"), ("lit", 1))
     b_null = ("eq", ("bin_type", "b"), ("lit", 0))
