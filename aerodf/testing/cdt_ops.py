@@ -7,7 +7,11 @@ codes to ``(selector, is_multi, fixed return type)``; what is not in them goes
 on to :mod:`cdt` (append, size, the map operations), which answers
 UNSUPPORTED_FEATURE for anything it does not know either.
 
-Lists are unordered lists with default write flags; values order as on the
+Lists and maps keep the order flags the server stores in their first element
+(an ordered list, a key-ordered or key-value-ordered map: an ext element whose
+type is the flags, server ``particle_list.c`` / ``particle_map.c``): ordered
+containers stay sorted through every write, and insert / set by index on an
+ordered list is refused as the server refuses it. Values order as on the
 server: nil < bool < integer < string < list < map < bytes < float.
 """
 
@@ -18,6 +22,8 @@ from typing import Any, Callable
 from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.constants import PT_LIST, PT_MAP
 from aerodf.protocol.message import Op
+import msgpack
+
 from aerodf.protocol.values import packb
 
 from . import cdt
@@ -363,8 +369,99 @@ def _list_of(b: Bin | None):
     return cdt._current(b, PT_LIST)
 
 
-def _list_bin(op: Op, items: list) -> Bin:
-    return Bin(op.name.encode(), PT_LIST, packb(items))
+# ------------------------------------------------------------------ orders
+
+LIST_SET_TYPE, MAP_SET_TYPE = 0, 64
+LIST_ORDERED = 1
+MAP_KEY_ORDERED, MAP_KEY_VALUE_ORDERED = 1, 3
+_EXT_HEADS = {0xD4: 1, 0xD5: 1, 0xD6: 1, 0xD7: 1, 0xD8: 1, 0xC7: 2}  # ext format -> offset of its type byte
+
+
+def flags_of(b: Bin | None) -> int:
+    """The order flags of a stored list or map bin (0: unordered, or no container)."""
+    if b is None or b.ptype not in (PT_LIST, PT_MAP) or not b.data:
+        return 0
+    d, h = b.data, b.data[0]
+    p = 1 if 0x80 <= h <= 0x9F else 3 if h in (0xDC, 0xDE) else 5 if h in (0xDD, 0xDF) else None
+    if p is None or p >= len(d) or d[p] not in _EXT_HEADS or p + _EXT_HEADS[d[p]] >= len(d):
+        return 0
+    return d[p + _EXT_HEADS[d[p]]]
+
+
+def pack_list(items: list, flags: int) -> bytes:
+    """A list particle as the server stores it: sorted and headed by its flags when ordered."""
+    if not flags & LIST_ORDERED:
+        return packb(items)
+    return packb([msgpack.ExtType(flags, b"")] + sorted(items, key=order_key))
+
+
+def pack_map(m: dict, flags: int) -> bytes:
+    """A map particle as the server stores it: a key-ordered map sorted by key, with a
+    leading flags entry (an ext key, a nil value)."""
+    if not flags & MAP_KEY_ORDERED:
+        return packb(m)
+    out: dict = {msgpack.ExtType(flags, b""): None}
+    out.update(sorted(m.items(), key=lambda kv: order_key(kv[0])))
+    return packb(out)
+
+
+def _list_bin(op: Op, items: list, flags: int = 0) -> Bin:
+    return Bin(op.name.encode(), PT_LIST, pack_list(items, flags))
+
+
+def _map_bin(op: Op, m: dict, flags: int) -> Bin:
+    return Bin(op.name.encode(), PT_MAP, pack_map(m, flags))
+
+
+def _policy(args: list, at: int) -> tuple[int, int]:
+    """``(order, write flags)`` of a list / map write op's optional policy arguments."""
+    order = args[at] if len(args) > at and type(args[at]) is int else 0
+    flags = args[at + 1] if len(args) > at + 1 and type(args[at + 1]) is int else 0
+    return order, flags
+
+
+def _ordered_write(b: Bin | None, op: Op, args: list):
+    """``(new bin, result)`` of the writes that set or keep an order (set type, append,
+    put), or None for the others."""
+    code = args[0]
+    if code == LIST_SET_TYPE:
+        order = _int(args[1], "order") if len(args) > 1 else 0
+        items = _list_of(b)
+        return _list_bin(op, [] if items is None else items, order & LIST_ORDERED), NO_RESULT
+    if code == MAP_SET_TYPE:
+        order = _int(args[1], "map order") if len(args) > 1 else 0
+        m = cdt._current(b, PT_MAP)
+        return _map_bin(op, {} if m is None else m, order & MAP_KEY_VALUE_ORDERED), NO_RESULT
+    if code in (1, 2):  # LIST_APPEND, LIST_APPEND_ITEMS [value(s), order, flags]
+        order, _wflags = _policy(args, 2)
+        items = _list_of(b)
+        flags = order & LIST_ORDERED if items is None else flags_of(b)
+        if not flags:
+            return None
+        add = [args[1]] if code == 1 else args[1]
+        if code == 2 and not isinstance(add, list):
+            raise _error(RC.PARAMETER_ERROR, "append_items needs a list")
+        new = (items or []) + list(add)
+        return _list_bin(op, new, flags), len(new)
+    if code in (67, 68):  # MAP_PUT [key, value, attr, flags], MAP_PUT_ITEMS [items, attr, flags]
+        order, _wflags = _policy(args, 3 if code == 67 else 2)
+        m = cdt._current(b, PT_MAP)
+        flags = order & MAP_KEY_VALUE_ORDERED if m is None else flags_of(b)
+        if not flags:
+            return None
+        m = {} if m is None else m
+        if code == 67:
+            m[args[1]] = args[2]
+        elif isinstance(args[1], dict):
+            m.update(args[1])
+        else:
+            raise _error(RC.PARAMETER_ERROR, "put_items needs a map")
+        return _map_bin(op, m, flags), len(m)
+    if code in (11, 75) and flags_of(b):  # LIST_CLEAR / MAP_CLEAR keep the order
+        return (_list_bin(op, [], flags_of(b)) if code == 11 else _map_bin(op, {}, flags_of(b))), NO_RESULT
+    if code in (3, 4, 9) and flags_of(b) & LIST_ORDERED:
+        raise _error(RC.OP_NOT_APPLICABLE, "insert / set by index on an ordered list")
+    return None
 
 
 def _insert(items: list, index: int, values: list, flags: int) -> list:
@@ -525,6 +622,9 @@ def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
     code = args[0]
     if code in READ_CODES:
         return b, read(b, op)
+    ordered = _ordered_write(b, op, args)
+    if ordered is not None:
+        return ordered
     if code in _MAP_REMOVES:
         m = cdt._current(b, PT_MAP)
         if m is None:
@@ -535,7 +635,7 @@ def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
             return b, result
         gone = {repr(order_key(keys[i])) for i in picked}
         kept = {k: v for k, v in m.items() if repr(order_key(k)) not in gone}
-        return Bin(op.name.encode(), PT_MAP, packb(kept)), result
+        return _map_bin(op, kept, flags_of(b)), result
     if code in _SELECT_REMOVES:
         items = _list_of(b)
         if items is None:
@@ -544,12 +644,12 @@ def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
         if not picked:
             return b, result
         drop = set(picked)
-        return _list_bin(op, [v for i, v in enumerate(items) if i not in drop]), result
+        return _list_bin(op, [v for i, v in enumerate(items) if i not in drop], flags_of(b)), result
     fn = _MODIFIERS.get(code)
     if fn is not None:
         items = _list_of(b)
         new, result = fn([] if items is None else items, args[1:], code)
-        return _list_bin(op, new), result
+        return _list_bin(op, new, flags_of(b)), result
     if code == 11:  # LIST_CLEAR: of a missing bin, a no-op
         items = _list_of(b)
         if items is None:
