@@ -78,8 +78,14 @@ def _bad_type(values: list, allowed: tuple, field: Field, ctx: ChunkContext, wha
 
 
 def _checked(values: list, allowed: tuple, field: Field, ctx: ChunkContext, what: str) -> list:
-    if set(map(type, values)).issubset(allowed):
+    types = set(map(type, values))
+    if types.issubset(allowed):
         return values
+    if dict in allowed and any(issubclass(t, dict) for t in types - set(allowed)):
+        # a dict subclass (the official client's KeyOrderedDict for key-ordered maps) is a map
+        values = [dict(v) if type(v) is not dict and isinstance(v, dict) else v for v in values]
+        if set(map(type, values)).issubset(allowed):
+            return values
     return _bad_type(values, allowed, field, ctx, what)
 
 
@@ -212,7 +218,7 @@ def _misfit(v: Any, t: DataType) -> tuple[Any, str, type] | None:
             return v, f"an element {_shown(v)}", BinTypeError
         return next((m for x in v if (m := _misfit(x, t.value)) is not None), None)
     if isinstance(t, Map):
-        if tv is not dict:
+        if not isinstance(v, dict):  # KeyOrderedDict (a key-ordered map, official client) too
             return v, f"an element {_shown(v)}", BinTypeError
         for k, x in v.items():
             m = _misfit(k, t.key) if k is not None else (k, "a null key", BinTypeError)
@@ -463,12 +469,69 @@ _BUILDERS: dict[type, Callable] = {
 }
 
 
+def has_map(t: DataType) -> bool:
+    """Whether values of ``t`` hold maps (at any depth)."""
+    if isinstance(t, Map):
+        return True
+    return isinstance(t, List) and has_map(t.value)
+
+
+def _sorted_entries(parents: pa.Array, keys: pa.Array) -> pa.Array | None:
+    """The permutation that sorts flattened map entries by (map, key), or None when they
+    already are (checked with two vectorized comparisons, the usual case)."""
+    if len(keys) < 2:
+        return None
+    same = pc.equal(parents[1:], parents[:-1])
+    rising = pc.less(keys[:-1], keys[1:])
+    if not pc.any(pc.and_(same, pc.invert(rising))).as_py():
+        return None
+    return pc.sort_indices(pa.table({"p": parents, "k": keys}), sort_keys=[("p", "ascending"), ("k", "ascending")])
+
+
+def sort_map_entries(arr: pa.Array) -> pa.Array:
+    """``arr`` with the entries of every map (at any depth) in key order.
+
+    An unordered Aerospike map has no order of its own: the official client and
+    the wire return entries as stored, aerospike-py in hash order. Key order is
+    the one order every transport can give (and the stored order of a
+    key-ordered map), so frames from different transports are equal.
+    """
+    t = arr.type
+    if not (pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return arr
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        if not (pa.types.is_map(t.value_type) or pa.types.is_list(t.value_type)):
+            return arr
+        values = sort_map_entries(pc.list_flatten(arr))
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+        return pa.ListArray.from_arrays(offsets, values, type=t, mask=arr.is_null() if arr.null_count else None)
+    mask = arr.is_null() if arr.null_count else None
+    offs = arr.offsets.to_numpy()
+    # list<struct> over the same entries (the list kernels take no maps), rebased for a slice
+    view = pa.ListArray.from_arrays(pa.array(offs - offs[0]), arr.values.slice(offs[0], offs[-1] - offs[0]),
+                                    mask=mask)
+    entries = pc.list_flatten(view)
+    keys, values = entries.field(0), entries.field(1)
+    items = sort_map_entries(values)
+    order = _sorted_entries(pc.list_parent_indices(view), keys)
+    if order is None and items is values:
+        return arr
+    if order is not None:
+        keys, items = keys.take(order), items.take(order)
+    lengths = pc.fill_null(pc.list_value_length(view), 0).to_numpy(zero_copy_only=False)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    return pa.MapArray.from_arrays(offsets, keys, items, type=t, mask=mask)
+
+
 def build_column(values: list, field: Field, ctx: ChunkContext) -> pa.Array:
     """The Arrow array of one field for one chunk of values."""
     builder = _BUILDERS.get(type(field.type))
     if builder is None:  # pragma: no cover - the IR is closed
         raise SchemaError(f"no builder for {field.type}")
     arr = builder(values, field.type, field, ctx)
+    if has_map(field.type):
+        arr = sort_map_entries(arr)
     if not field.nullable and arr.null_count:
         i = int(np.flatnonzero(np.asarray(arr.is_null()))[0])
         raise missing_value(field, ctx.keys[i], ctx.row(i), i in ctx.missing_rows)

@@ -182,6 +182,8 @@ def _pack_into(out: bytearray, v: Any) -> None:
         _pack_str_header(out, len(b) + 1)
         out.append(PT_BLOB)
         out += b
+    elif isinstance(v, msgpack.ExtType):  # before tuple: ExtType is a namedtuple
+        out += msgpack.packb(v)
     elif isinstance(v, (list, tuple)):
         _pack_array_header(out, len(v))
         for item in v:
@@ -191,8 +193,6 @@ def _pack_into(out: bytearray, v: Any) -> None:
         for k, item in v.items():
             _pack_into(out, k)
             _pack_into(out, item)
-    elif isinstance(v, msgpack.ExtType):
-        out += msgpack.packb(v)
     else:
         raise ValueCodecError(f"cannot encode a value of type {type(v).__name__} in a list or map")
 
@@ -215,6 +215,8 @@ def _convert(v: Any) -> Any:
             return GeoJSON(v[1:].decode())
         return v[1:]
     if isinstance(v, list):
+        if v and isinstance(v[0], msgpack.ExtType):
+            v = v[1:]  # an ordered list's flags element (server: ext of length 0, type = flags)
         return [_convert(x) for x in v]
     if isinstance(v, dict):
         out = {}

@@ -589,7 +589,7 @@ def with_exact(columns: list[Column], schema: Schema, exact_rows: list[int], dic
 
     Strings stay ``string`` until the end: Arrow cannot take or filter a
     ``string_view`` array."""
-    from ..arrow import build_column
+    from ..arrow import build_column, has_map, sort_map_entries
 
     ctx.strings = "string"
     out = []
@@ -600,6 +600,8 @@ def with_exact(columns: list[Column], schema: Schema, exact_rows: list[int], dic
             arr = scatter(arr, exact_rows, sub)
         if keep is not None:
             arr = arr.filter(keep)
+        if has_map(field.type):
+            arr = sort_map_entries(arr)
         if isinstance(field.type, String):
             arr = _string_layout(arr, strings)
         out.append(arr)
