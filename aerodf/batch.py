@@ -214,7 +214,9 @@ def read_batch(
         ``"numpy"`` (a structured array; masked where values are null).
     dtype_backend
         For pandas: ``"pyarrow"`` (zero-copy ``ArrowDtype`` columns),
-        ``"numpy_nullable"`` or ``"numpy"``.
+        ``"numpy_nullable"`` (masked dtypes; a stored NaN stays NaN, distinct
+        from ``<NA>``) or ``"numpy"`` (an integer column with nulls becomes
+        ``object``: exact ints and ``None``, never a lossy float64).
     with_key
         Add the user key as a first column (named ``"key"``, or the string given).
     with_meta

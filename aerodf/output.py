@@ -39,17 +39,34 @@ def convert(table: pa.Table, output: str, *, dtype_backend: str = "pyarrow") -> 
         if dtype_backend == "pyarrow":
             return table.to_pandas(types_mapper=pd.ArrowDtype)
         if dtype_backend == "numpy_nullable":
-            mapping = {
-                pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-                pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-                pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
-                pa.float32(): pd.Float32Dtype(), pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype(),
-            }
-            return table.to_pandas(types_mapper=mapping.get)
-        return table.to_pandas()
+            return _numpy_nullable(table)
+        # integers with nulls stay exact as Python ints in an object column (pandas' own
+        # default, float64, would turn 2**63 - 1 into 9.223372036854776e18)
+        return table.to_pandas(integer_object_nulls=True)
     if output == "numpy":
         return to_numpy(table)
     raise ConfigError(f"output must be one of {OUTPUTS}, not {output!r}")
+
+
+def _numpy_nullable(table: pa.Table) -> Any:
+    """pandas' masked dtypes. Floats are built from values + validity: pandas'
+    own conversion would mask a stored NaN too, making it a missing bin."""
+    import pandas as pd
+
+    mapping = {
+        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+        pa.string(): pd.StringDtype(),
+    }
+    df = table.to_pandas(types_mapper=mapping.get)
+    for i, col in enumerate(table.columns):
+        if pa.types.is_floating(col.type):
+            arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            mask = np.asarray(arr.is_null()) if arr.null_count else np.zeros(len(arr), dtype=bool)
+            data = arr.fill_null(pa.scalar(0, arr.type)) if arr.null_count else arr
+            df.isetitem(i, pd.arrays.FloatingArray(data.to_numpy(zero_copy_only=False), mask))
+    return df
 
 
 def to_numpy(table: pa.Table) -> np.ndarray:

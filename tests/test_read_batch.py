@@ -380,3 +380,25 @@ def test_list_type_error_blames_the_right_row(client, aclient, set_name):
     df = aclient.read_batch([1, 2], {"l": "list<int64>"}, namespace="test", set=set_name, on_type_error="null",
                             output="polars")
     assert df["l"].to_list() == [[1, 2], None]
+
+
+def test_pandas_backends_keep_integers_exact_and_nan_apart_from_null(client, aerospike_server, set_name, transport):
+    # issue 15 item 11: the numpy backend turned an int64 column with nulls into float64
+    # (2**63 - 1 -> 9.223372036854776e18); numpy_nullable turned a stored NaN into <NA>
+    client.put(("test", set_name, 0), {"i": 2**63 - 1, "f": float("nan")})
+    client.put(("test", set_name, 1), {"f": 1.5})
+    client.put(("test", set_name, 2), {"i": -(2**63)})
+    schema = {"i": "int64", "f": "float64"}
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
+        npy = aerodf.read_batch([0, 1, 2], schema, namespace="test", set=set_name, client=c, dtype_backend="numpy")
+        nul = aerodf.read_batch([0, 1, 2], schema, namespace="test", set=set_name, client=c,
+                                dtype_backend="numpy_nullable")
+        scanned = aerodf.read_query("test", set_name, schema, client=c, dtype_backend="numpy_nullable")
+    assert npy["i"].dtype == object and npy["i"].tolist() == [2**63 - 1, None, -(2**63)]
+    assert np.isnan(npy["f"][0]) and np.isnan(npy["f"][2])  # the numpy backend has only NaN for null
+    assert str(nul["i"].dtype) == "Int64" and nul["i"].isna().tolist() == [False, True, False]
+    assert nul["i"][0] == 2**63 - 1
+    assert str(nul["f"].dtype) == "Float64"
+    assert nul["f"].isna().tolist() == [False, False, True]  # the stored NaN is a value, the absent bin is <NA>
+    assert np.isnan(nul["f"].array._data[0]) and nul["f"][1] == 1.5
+    assert sorted(scanned["f"].isna().tolist()) == [False, False, True]
