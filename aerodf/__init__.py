@@ -18,7 +18,7 @@ from .errors import (
     MissingValueError, OverloadError,
     RecordNotFoundError, RecordTooBigError, SchemaError, TimeoutError_ as TimeoutError,
 )
-from .inference import infer_schema
+from .inference import InferenceWarning, infer_schema
 from .polars import explain, scan
 from .query import iter_batches, read_query
 from .policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, ReadPolicy, Replica, WritePolicy
@@ -29,7 +29,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     # reading and writing
-    "read_batch", "read_query", "iter_batches", "scan", "explain", "infer_schema", "write_frame", "WriteReport",
+    "read_batch", "read_query", "iter_batches", "scan", "explain", "infer_schema", "InferenceWarning", "write_frame",
+    "WriteReport",
     # connection
     "connect", "Client",
     # schema

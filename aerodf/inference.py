@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterable
 
-from .errors import SchemaError
+from .errors import ConfigError, SchemaError
 from .schema import Bool, Bytes, DataType, Field, Float, Int, List, Map, Schema, String, Vector
 
 
-def _scalar_type(types: set[type], where: str) -> DataType | None:
+class _Conflict(Exception):
+    """A bin whose sampled values no single type reads (collected per bin, not raised)."""
+
+
+def _names(types: set[type]) -> str:
+    return ", ".join(sorted(t.__name__ for t in types))
+
+
+def _scalar_type(types: set[type], where: str, top: bool) -> DataType | None:
     types = types - {type(None)}
     if not types:
         return None
@@ -16,17 +25,18 @@ def _scalar_type(types: set[type], where: str) -> DataType | None:
         return Bool()
     if types == {int}:
         return Int(64)
-    if types <= {int, float}:
+    if types == {float} or (types <= {int, float} and not top):
+        # inside lists and maps a float64 element takes integers too (msgpack is untyped);
+        # a top-level float64 field does not (values are never coerced), so there it conflicts
         return Float(64)
     if types == {str}:
         return String()
     if types <= {bytes, bytearray}:
         return Bytes()
-    raise SchemaError(f"{where} holds values of several types ({', '.join(sorted(t.__name__ for t in types))}); "
-                      f"declare its type in the schema")
+    raise _Conflict(f"{where} holds values of several types ({_names(types)})")
 
 
-def _value_type(values: list[Any], where: str) -> DataType | None:
+def _value_type(values: list[Any], where: str, top: bool = False) -> DataType | None:
     types = set(map(type, values)) - {type(None)}
     if not types:
         return None
@@ -37,40 +47,65 @@ def _value_type(values: list[Any], where: str) -> DataType | None:
         if len(lengths) == 1 and lengths.pop() >= 2 and isinstance(inner, (Float, Int)):
             return Vector(inner, len(values[next(i for i, v in enumerate(values) if v is not None)]))
         return List(inner or String())
-    if types == {dict}:
+    if all(issubclass(t, dict) for t in types):  # KeyOrderedDict too
         keys = [k for v in values if v is not None for k in v]
         vals = [x for v in values if v is not None for x in v.values()]
         return Map(_value_type(keys, f"{where} (keys)") or String(), _value_type(vals, f"{where} (values)") or String())
-    if types & {list, dict}:
-        raise SchemaError(f"{where} mixes lists or maps with other values; declare its type in the schema")
-    return _scalar_type(types, where)
+    if any(issubclass(t, (list, dict)) for t in types):
+        raise _Conflict(f"{where} mixes lists or maps with other values ({_names(types)})")
+    return _scalar_type(types, where, top)
 
 
-def infer_from_records(records: Iterable[dict[str, Any]]) -> Schema:
-    """A schema proposed from sample records (dicts of bin name to value)."""
+def infer_from_records(records: Iterable[dict[str, Any]], *, on_conflict: str = "warn") -> Schema:
+    """A schema proposed from sample records (dicts of bin name to value).
+
+    A bin that no single type reads (ints and strings, or ints and floats at
+    the top level) is left out with an :class:`InferenceWarning` naming it
+    (``on_conflict="warn"``), or every such bin is named in one
+    :class:`~aerodf.SchemaError` (``"raise"``).
+    """
+    if on_conflict not in ("warn", "raise"):
+        raise ConfigError(f"on_conflict must be 'warn' or 'raise', not {on_conflict!r}")
     records = [r for r in records if r is not None]
     names: dict[str, None] = {}
     for r in records:
         for k in r:
             names.setdefault(k, None)
-    fields = []
+    fields, conflicts = [], []
     for name in names:
         values = [r.get(name) for r in records]
-        t = _value_type(values, f"bin {name!r}")
+        try:
+            t = _value_type(values, f"bin {name!r}", top=True)
+        except _Conflict as exc:
+            conflicts.append(str(exc))
+            continue
         if t is None:
             continue  # only nulls sampled: nothing to propose
         fields.append(Field(name, t, nullable=True))
+    if conflicts:
+        text = "; ".join(conflicts) + ": declare their types in the schema (no type reads every sampled value)"
+        if on_conflict == "raise" or not fields:
+            raise SchemaError(text)
+        warnings.warn(f"left out of the proposed schema: {text}", InferenceWarning, stacklevel=3)
     return Schema(fields)
 
 
-def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] | None = None,
-                 sample: int = 1000, client: Any = None, hosts: Any = None) -> Schema:
-    """Sample records and propose a schema.
+class InferenceWarning(UserWarning):
+    """Bins that :func:`infer_schema` left out of its proposal, and why."""
 
-    Integers become int64, floats float64 (integers mixed with floats too),
-    equal-length numeric lists vectors, other lists ``list<T>``, maps
-    ``map<K, V>``. Review the proposal: narrow widths (int32, float32) save
-    memory, and a bin that holds several types needs a decision.
+
+def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] | None = None,
+                 sample: int = 1000, client: Any = None, hosts: Any = None, on_conflict: str = "warn") -> Schema:
+    """Sample records and propose a schema that reads its own sample.
+
+    Integers become int64, floats float64, equal-length numeric lists vectors,
+    other lists ``list<T>`` (integers mixed with floats inside lists and maps:
+    float64), maps ``map<K, V>``. A bin that no single type reads (integers
+    and strings, or integers and floats as bin values: a float64 field never
+    coerces an integer bin) is left out and named in an
+    :class:`InferenceWarning`, or in one :class:`~aerodf.SchemaError` with
+    ``on_conflict="raise"``. Review the proposal: narrow widths (int32,
+    float32) save memory.
 
     Parameters
     ----------
@@ -82,9 +117,20 @@ def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] 
         How many records to look at.
     client, hosts
         An open :class:`~aerodf.Client` or seed hosts.
+    on_conflict
+        ``"warn"`` (default): leave conflicting bins out, with a warning naming
+        each and the types it holds; ``"raise"``: a :class:`~aerodf.SchemaError`
+        naming all of them.
+
+    Examples
+    --------
+    >>> schema = aerodf.infer_schema("test", "users", hosts="127.0.0.1:3000")  # doctest: +SKIP
+    >>> print(schema)  # doctest: +SKIP
     """
     from .client import Client
 
+    if on_conflict not in ("warn", "raise"):
+        raise ConfigError(f"on_conflict must be 'warn' or 'raise', not {on_conflict!r}")
     owns = client is None
     if owns:
         client = Client(hosts)
@@ -101,4 +147,4 @@ def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] 
             client.close()
     if not records:
         raise SchemaError(f"no records found to infer a schema from in {namespace}.{set}")
-    return infer_from_records(records)
+    return infer_from_records(records, on_conflict=on_conflict)

@@ -113,13 +113,43 @@ def test_schema_errors():
 def test_infer_from_records():
     from aerodf.inference import infer_from_records
 
-    s = infer_from_records([{"a": 1, "f": 1, "e": [1.0, 2.0], "l": ["x"], "m": {"k": 1}},
+    s = infer_from_records([{"a": 1, "f": 1.0, "e": [1.0, 2.0], "l": ["x"], "m": {"k": 1}},
                             {"a": 2, "f": 2.5, "e": [3.0, 4.0], "l": [], "s": "x"}])
     assert {f.name: str(f.type) for f in s} == {
         "a": "int64", "f": "float64", "e": "vector<float64, 2>", "l": "list<string>", "m": "map<string, int64>",
         "s": "string"}
     with pytest.raises(aerodf.SchemaError, match="several types"):
         infer_from_records([{"a": 1}, {"a": "x"}])
+
+
+def test_infer_reports_each_conflicting_bin_and_keeps_the_others():
+    from aerodf.inference import infer_from_records
+
+    recs = [{"a": 1, "x": 1, "y": "s", "l": [1, 2.5]}, {"a": 2, "x": 2.5, "y": 3, "l": [3]}]
+    with pytest.warns(aerodf.InferenceWarning, match=r"bin 'x' holds values of several types \(float, int\).*"
+                                                     r"bin 'y' holds values of several types \(int, str\)"):
+        s = infer_from_records(recs)
+    # inside lists a float64 element takes ints (msgpack is untyped); bin values are never coerced
+    assert {f.name: str(f.type) for f in s} == {"a": "int64", "l": "list<float64>"}
+    with pytest.raises(aerodf.SchemaError, match="bin 'x'.*bin 'y'"):
+        infer_from_records(recs, on_conflict="raise")
+    with pytest.raises(aerodf.ConfigError):
+        infer_from_records(recs, on_conflict="ignore")
+
+
+def test_inferred_schema_reads_its_own_sample(client, aerospike_server, set_name, transport):
+    # issue 15 item 16: float64 was proposed for a bin of ints and floats, then could not read it
+    for i in range(6):
+        client.put(("test", set_name, i), {"n": i if i % 2 else i + 0.5, "age": i, "v": [i, 1.5],
+                                            "m": {"k": i if i % 3 else 0.5}})
+    with pytest.warns(aerodf.InferenceWarning, match="bin 'n'"):
+        s = aerodf.infer_schema("test", set_name, hosts=aerospike_server.hosts)
+    assert {f.name: str(f.type) for f in s} == {"age": "int64", "v": "vector<float64, 2>",
+                                                "m": "map<string, float64>"}
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
+        t = aerodf.read_batch(range(6), s, namespace="test", set=set_name, client=c, output="arrow")
+    assert t.column("age").to_pylist() == list(range(6))
+    assert t.column("v").to_pylist() == [[float(i), 1.5] for i in range(6)]
 
 
 def test_infer_schema_from_server(client, aerospike_server, set_name):
