@@ -11,14 +11,13 @@ from aerodf.protocol import expcodes as X
 from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.constants import PT_LIST, PT_MAP
 from aerodf.protocol.message import Op
-from aerodf.protocol.values import ValueCodecError, _convert, packb, unpack_raw
+from aerodf.protocol.values import ValueCodecError, from_raw, packb, unpack_raw
 
+from .errors import RequestError
 from .store import Bin
 
 
 def _args(op: Op) -> list:
-    from .handlers import RequestError
-
     try:
         raw = unpack_raw(op.value)
     except ValueCodecError:
@@ -27,12 +26,10 @@ def _args(op: Op) -> list:
         raise RequestError(RC.PARAMETER_ERROR, "bad CDT op")
     if raw[0] == 0xFF:
         raise RequestError(RC.UNSUPPORTED_FEATURE, "CDT context")
-    return [raw[0]] + [_convert(a) for a in raw[1:]]
+    return [raw[0]] + [from_raw(a) for a in raw[1:]]
 
 
 def _current(b: Bin | None, ptype: int):
-    from .handlers import RequestError
-
     if b is None:
         return None
     if b.ptype != ptype:
@@ -41,8 +38,6 @@ def _current(b: Bin | None, ptype: int):
 
 
 def _get(container, rt: int, sel):
-    from .handlers import RequestError
-
     if rt == X.RT_VALUE:
         return sel
     raise RequestError(RC.UNSUPPORTED_FEATURE, f"CDT return type {rt}")
@@ -50,8 +45,6 @@ def _get(container, rt: int, sel):
 
 def read(b: Bin | None, op: Op):
     """The result of a CDT read op on bin ``b`` (None when the bin is absent)."""
-    from .handlers import RequestError
-
     args = _args(op)
     code = args[0]
     if code in (X.LIST_SIZE, X.LIST_GET_BY_INDEX):
@@ -76,8 +69,6 @@ def read(b: Bin | None, op: Op):
 
 def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
     """``(new bin, result)`` of a CDT modify op on bin ``b``."""
-    from .handlers import RequestError
-
     args = _args(op)
     code = args[0]
     name = op.name.encode()

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import msgpack
+
 from aerodf.protocol import resultcodes as RC
 from aerodf.protocol.constants import PT_LIST, PT_MAP
 from aerodf.protocol.message import Op
-import msgpack
-
 from aerodf.protocol.values import packb
 
 from . import cdt
+from .cdt_order import (
+    as_int, cmp_eq, key_order, multi_range, order_key, rank_order, ranks_of, request_error, single_index,
+)
 from .store import Bin
 
 # return types (server proto.h result_type_t) and flags
@@ -44,95 +47,27 @@ UINT32_MAX = 0xFFFFFFFF
 NO_RESULT = object()  # the op sends no result bin (RT_NONE, clear, set, a no-op): not even a nil
 
 
-def _error(code: int, msg: str):
-    from .handlers import RequestError
-
-    return RequestError(code, msg)
-
-
-# ------------------------------------------------------------------ ordering
-
-_TYPE_RANK = {type(None): 0, bool: 1, int: 2, str: 3, list: 4, dict: 5, bytes: 6, float: 7}
-
-
-def order_key(v: Any):
-    """A sort key giving the server's order of CDT values."""
-    t = _TYPE_RANK.get(type(v), 8)
-    if t == 4:
-        return (t, len(v), [order_key(x) for x in v])
-    if t == 5:
-        return (t, len(v), sorted((order_key(k), order_key(x)) for k, x in v.items()))
-    if t in (0, 8):
-        return (t, 0)
-    return (t, v)
-
-
-def _cmp_eq(a, b) -> bool:
-    return order_key(a) == order_key(b)
-
-
-# ------------------------------------------------------------------ index arithmetic
-
-def _single_index(index: int, n: int) -> int:
-    i = index + n if index < 0 else index
-    if not 0 <= i < n:
-        raise _error(RC.OP_NOT_APPLICABLE, f"index {index} out of bounds for {n} elements")
-    return i
-
-
-def _multi_range(index: int, count: int, n: int) -> tuple[int, int]:
-    """``(start, count)`` bounded by ``n`` (server calc_index_count_multi)."""
-    if count < 0:
-        raise _error(RC.PARAMETER_ERROR, "negative count")
-    if index >= n:
-        return n, 0
-    if index < 0:
-        index += n
-        if index < 0:
-            return 0, min(count + index, n) if -index < count else 0
-    return index, min(count, n - index)
-
-
-def _int(v, name: str) -> int:
-    if type(v) is not int:
-        raise _error(RC.PARAMETER_ERROR, f"{name} must be an integer")
-    return v
-
-
 # ------------------------------------------------------------------ selection
 # A selector returns (indexes in result order, by_rank, rank start) of the
 # elements an op picks from ``items`` (a list of values).
 
-def _ranks(items: list) -> list[int]:
-    """Each element's rank: how many elements order strictly before it."""
-    keys = [order_key(v) for v in items]
-    srt = sorted(keys)
-    import bisect
-
-    return [bisect.bisect_left(srt, k) for k in keys]
-
-
-def _rank_order(items: list) -> list[int]:
-    return sorted(range(len(items)), key=lambda i: (order_key(items[i]), i))
-
-
 def sel_index(items, args, multi):
-    index = _int(args[0], "index")
+    index = as_int(args[0], "index")
     if not multi:
-        return [_single_index(index, len(items))], None
-    count = UINT32_MAX if len(args) < 2 else _int(args[1], "count")
-    start, cnt = _multi_range(index, count, len(items))
+        return [single_index(index, len(items))], None
+    count = UINT32_MAX if len(args) < 2 else as_int(args[1], "count")
+    start, cnt = multi_range(index, count, len(items))
     return list(range(start, start + cnt)), None
 
 
 def sel_rank(items, args, multi, heap: bool = True):
-    rank = _int(args[0], "rank")
-    order = _rank_order(items)
+    rank = as_int(args[0], "rank")
+    order = rank_order(items)
     if not multi:
-        r = _single_index(rank, len(items))
+        r = single_index(rank, len(items))
         return [order[r]], r
-    count = UINT32_MAX if len(args) < 2 else _int(args[1], "count")
-    start, cnt = _multi_range(rank, count, len(items))
+    count = UINT32_MAX if len(args) < 2 else as_int(args[1], "count")
+    start, cnt = multi_range(rank, count, len(items))
     return _heap_order(order, start, cnt, heap), start
 
 
@@ -148,14 +83,14 @@ def _heap_order(order: list[int], start: int, cnt: int, heap: bool = True) -> li
 
 def sel_value(items, args, multi):
     value = args[0]
-    hits = [i for i, v in enumerate(items) if _cmp_eq(v, value)]
+    hits = [i for i, v in enumerate(items) if cmp_eq(v, value)]
     return (hits if multi else hits[:1]), None
 
 
 def sel_value_list(items, args, multi):
     wanted = args[0]
     if not isinstance(wanted, list):
-        raise _error(RC.PARAMETER_ERROR, "value list must be a list")
+        raise request_error(RC.PARAMETER_ERROR, "value list must be a list")
     keys = {repr(order_key(w)) for w in wanted}
     return [i for i, v in enumerate(items) if repr(order_key(v)) in keys], None
 
@@ -167,16 +102,16 @@ def sel_interval(items, args, multi):
 
 
 def sel_rel_rank(items, args, multi, heap: bool = True):
-    value, rank = args[0], _int(args[1], "rank")
-    count = UINT32_MAX if len(args) < 3 else _int(args[2], "count")
-    order = _rank_order(items)
+    value, rank = args[0], as_int(args[1], "rank")
+    count = UINT32_MAX if len(args) < 3 else as_int(args[2], "count")
+    order = rank_order(items)
     key = order_key(value)
     base = sum(1 for v in items if order_key(v) < key)
     start = base + rank
     if start < 0:
         count = max(0, count + start)
         start = 0
-    start, cnt = _multi_range(start, count, len(items))
+    start, cnt = multi_range(start, count, len(items))
     return _heap_order(order, start, cnt, heap), start
 
 
@@ -213,7 +148,7 @@ def _result(items: list, picked: list[int], rt: int, multi: bool, by_rank_start,
         if by_rank_start is not None and not rt & INVERTED:
             ranks = list(range(by_rank_start, by_rank_start + len(picked)))
         else:
-            all_ranks = _ranks(items)
+            all_ranks = ranks_of(items)
             ranks = [all_ranks[i] for i in sorted(picked)]
         if kind == RT_REVRANK:
             ranks = [n - 1 - r for r in ranks]
@@ -224,7 +159,7 @@ def _result(items: list, picked: list[int], rt: int, multi: bool, by_rank_start,
         if multi:
             return [items[i] for i in picked]
         return items[picked[0]] if picked else None
-    raise _error(RC.OP_NOT_APPLICABLE, f"return type {kind} not supported by {op_name}")
+    raise request_error(RC.OP_NOT_APPLICABLE, f"return type {kind} not supported by {op_name}")
 
 
 # ------------------------------------------------------------------ dispatch
@@ -277,8 +212,8 @@ def _on_values(selector):
 
 def _key_rel_index(items, args, multi, keys=None):
     """Keys from (the position ``key`` has, or would have, in key order) + ``index``."""
-    key, index = args[0], _int(args[1], "index")
-    count = UINT32_MAX if len(args) < 3 else _int(args[2], "count")
+    key, index = args[0], as_int(args[1], "index")
+    count = UINT32_MAX if len(args) < 3 else as_int(args[2], "count")
     k = order_key(key)
     start = sum(1 for x in keys if order_key(x) < k) + index
     if start < 0:
@@ -323,20 +258,15 @@ _MAP_REMOVES: dict[int, tuple[Callable, bool, int | None]] = {
 READ_CODES = frozenset(_SELECT_READS) | frozenset(_MAP_READS)
 
 
-def _key_order(m: dict) -> tuple[list, list]:
-    pairs = sorted(m.items(), key=lambda kv: order_key(kv[0]))
-    return [k for k, _ in pairs], [v for _, v in pairs]
-
-
 def evaluate(container, code: int, args: list):
     """The result of a selecting read op on a list or map value (for expressions)."""
     if code in _SELECT_READS:
         if not isinstance(container, list):
-            raise _error(RC.BIN_TYPE_ERROR, "not a list")
+            raise request_error(RC.BIN_TYPE_ERROR, "not a list")
         return select(container, code, args, _SELECT_READS)[3]
     if not isinstance(container, dict):
-        raise _error(RC.BIN_TYPE_ERROR, "not a map")
-    keys, values = _key_order(container)
+        raise request_error(RC.BIN_TYPE_ERROR, "not a map")
+    keys, values = key_order(container)
     return select(values, code, args, _MAP_READS, keys)[3]
 
 
@@ -347,16 +277,16 @@ def select(items: list, code: int, args: list, table, keys: list | None = None
     selector, multi, fixed = table[code]
     if fixed is None:
         if not args:
-            raise _error(RC.PARAMETER_ERROR, "missing return type")
-        rt, args = _int(args[0], "return type"), args[1:]
+            raise request_error(RC.PARAMETER_ERROR, "missing return type")
+        rt, args = as_int(args[0], "return type"), args[1:]
     else:
         rt = fixed
     if not args:
-        raise _error(RC.PARAMETER_ERROR, "missing operand")
+        raise request_error(RC.PARAMETER_ERROR, "missing operand")
     if rt & INVERTED and not multi:
-        raise _error(RC.OP_NOT_APPLICABLE, "INVERTED needs a multi-result op")
+        raise request_error(RC.OP_NOT_APPLICABLE, "INVERTED needs a multi-result op")
     if keys is None and rt & RT_MASK in (RT_KEY, RT_KEY_VALUE, RT_UNORDERED_MAP, RT_ORDERED_MAP):
-        raise _error(RC.OP_NOT_APPLICABLE, "a list has no keys")
+        raise request_error(RC.OP_NOT_APPLICABLE, "a list has no keys")
     picked, rank_start = selector(items, args, multi) if keys is None else selector(items, args, multi, keys)
     if rt & INVERTED:
         chosen = set(picked)
@@ -425,11 +355,11 @@ def _ordered_write(b: Bin | None, op: Op, args: list):
     put), or None for the others."""
     code = args[0]
     if code == LIST_SET_TYPE:
-        order = _int(args[1], "order") if len(args) > 1 else 0
+        order = as_int(args[1], "order") if len(args) > 1 else 0
         items = _list_of(b)
         return _list_bin(op, [] if items is None else items, order & LIST_ORDERED), NO_RESULT
     if code == MAP_SET_TYPE:
-        order = _int(args[1], "map order") if len(args) > 1 else 0
+        order = as_int(args[1], "map order") if len(args) > 1 else 0
         m = cdt._current(b, PT_MAP)
         return _map_bin(op, {} if m is None else m, order & MAP_KEY_VALUE_ORDERED), NO_RESULT
     if code in (1, 2):  # LIST_APPEND, LIST_APPEND_ITEMS [value(s), order, flags]
@@ -440,7 +370,7 @@ def _ordered_write(b: Bin | None, op: Op, args: list):
             return None
         add = [args[1]] if code == 1 else args[1]
         if code == 2 and not isinstance(add, list):
-            raise _error(RC.PARAMETER_ERROR, "append_items needs a list")
+            raise request_error(RC.PARAMETER_ERROR, "append_items needs a list")
         new = (items or []) + list(add)
         return _list_bin(op, new, flags), len(new)
     if code in (67, 68):  # MAP_PUT [key, value, attr, flags], MAP_PUT_ITEMS [items, attr, flags]
@@ -455,12 +385,12 @@ def _ordered_write(b: Bin | None, op: Op, args: list):
         elif isinstance(args[1], dict):
             m.update(args[1])
         else:
-            raise _error(RC.PARAMETER_ERROR, "put_items needs a map")
+            raise request_error(RC.PARAMETER_ERROR, "put_items needs a map")
         return _map_bin(op, m, flags), len(m)
     if code in (11, 75) and flags_of(b):  # LIST_CLEAR / MAP_CLEAR keep the order
         return (_list_bin(op, [], flags_of(b)) if code == 11 else _map_bin(op, {}, flags_of(b))), NO_RESULT
     if code in (3, 4, 9) and flags_of(b) & LIST_ORDERED:
-        raise _error(RC.OP_NOT_APPLICABLE, "insert / set by index on an ordered list")
+        raise request_error(RC.OP_NOT_APPLICABLE, "insert / set by index on an ordered list")
     return None
 
 
@@ -469,25 +399,25 @@ def _insert(items: list, index: int, values: list, flags: int) -> list:
     if index < 0:
         index += n
         if index < 0:
-            raise _error(RC.OP_NOT_APPLICABLE, "insert index out of bounds")
+            raise request_error(RC.OP_NOT_APPLICABLE, "insert index out of bounds")
     if index > n:
         if flags & LIST_INSERT_BOUNDED:
             if flags & LIST_NO_FAIL:
                 return items
-            raise _error(RC.OP_NOT_APPLICABLE, "insert index beyond the end of a bounded list")
+            raise request_error(RC.OP_NOT_APPLICABLE, "insert index beyond the end of a bounded list")
         items = items + [None] * (index - n)  # the server pads with nils
     return items[:index] + values + items[index:]
 
 
 def _m_insert(items, args, op):
-    index = _int(args[0], "index")
+    index = as_int(args[0], "index")
     if len(args) < 2:
-        raise _error(RC.PARAMETER_ERROR, "insert needs a value")
+        raise request_error(RC.PARAMETER_ERROR, "insert needs a value")
     flags = args[2] if len(args) > 2 and type(args[2]) is int else 0
     values = [args[1]]
     if op == 4:  # LIST_INSERT_ITEMS
         if not isinstance(args[1], list):
-            raise _error(RC.PARAMETER_ERROR, "insert_items needs a list")
+            raise request_error(RC.PARAMETER_ERROR, "insert_items needs a list")
         values = args[1]
         if not values:
             return items, len(items)
@@ -496,30 +426,30 @@ def _m_insert(items, args, op):
 
 
 def _m_set(items, args, op):  # answers no result
-    index = _int(args[0], "index")
+    index = as_int(args[0], "index")
     if len(args) < 2:
-        raise _error(RC.PARAMETER_ERROR, "set needs a value")
+        raise request_error(RC.PARAMETER_ERROR, "set needs a value")
     flags = args[2] if len(args) > 2 and type(args[2]) is int else 0
     n = len(items)
     if index >= n:
         return _insert(items, index, [args[1]], flags), NO_RESULT
-    i = _single_index(index, n)
+    i = single_index(index, n)
     new = list(items)
     new[i] = args[1]
     return new, NO_RESULT
 
 
 def _m_increment(items, args, op):
-    index = _int(args[0], "index") if args else 0
+    index = as_int(args[0], "index") if args else 0
     delta = args[1] if len(args) > 1 and args[1] is not None else 1
     flags = args[3] if len(args) > 3 and type(args[3]) is int else 0
     if type(delta) not in (int, float):
-        raise _error(RC.PARAMETER_ERROR, "increment by a non-number")
+        raise request_error(RC.PARAMETER_ERROR, "increment by a non-number")
     n = len(items)
     if index < 0:
         index += n
         if index < 0:
-            raise _error(RC.OP_NOT_APPLICABLE, "increment index out of bounds")
+            raise request_error(RC.OP_NOT_APPLICABLE, "increment index out of bounds")
     if index < n:
         cur = items[index]
         if type(cur) is int:
@@ -528,7 +458,7 @@ def _m_increment(items, args, op):
         elif type(cur) is float:
             value = cur + float(delta)
         else:
-            raise _error(RC.PARAMETER_ERROR, "increment of a non-number element")
+            raise request_error(RC.PARAMETER_ERROR, "increment of a non-number element")
         new = list(items)
         new[index] = value
         return new, value
@@ -536,46 +466,6 @@ def _m_increment(items, args, op):
 
 
 _MODIFIERS: dict[int, Callable] = {3: _m_insert, 4: _m_insert, 9: _m_set, 12: _m_increment}
-
-
-# ------------------------------------------------------------------ contexts
-
-def resolve_context(ctx: list, value):
-    """The element a CDT context (``[type, operand, ...]``, server cdt.c) selects in
-    ``value``, or None when it selects nothing."""
-    if not isinstance(ctx, list) or len(ctx) % 2:
-        raise _error(RC.PARAMETER_ERROR, "bad CDT context")
-    for t, operand in zip(ctx[::2], ctx[1::2]):
-        if type(t) is not int:
-            raise _error(RC.PARAMETER_ERROR, "bad CDT context")
-        t &= 0x3F  # drop the create flags
-        if t in (0x10, 0x11, 0x13):
-            if not isinstance(value, list):
-                return None
-            items = value
-        elif t in (0x20, 0x21, 0x22, 0x23):
-            if not isinstance(value, dict):
-                return None
-            keys, items = _key_order(value)
-        else:
-            raise _error(RC.PARAMETER_ERROR, f"bad CDT context type {t}")
-        try:
-            if t in (0x10, 0x20):  # by index (maps: in key order)
-                i = _single_index(_int(operand, "index"), len(items))
-            elif t in (0x11, 0x21):  # by rank
-                i = _rank_order(items)[_single_index(_int(operand, "rank"), len(items))]
-            elif t == 0x22:  # map key
-                hits = [j for j, k in enumerate(keys) if _cmp_eq(k, operand)]
-                i = hits[0] if hits else None
-            else:  # by value
-                hits = [j for j, v in enumerate(items) if _cmp_eq(v, operand)]
-                i = hits[0] if hits else None
-        except Exception:  # out of range: nothing selected
-            return None
-        if i is None:
-            return None
-        value = items[i]
-    return value
 
 
 # ------------------------------------------------------------------ entry points
@@ -591,8 +481,8 @@ def _args(op: Op, b: Bin | None) -> list:
     if code not in _SERVER_CDT_OPS:
         # a map op code on a list bin (or a list one on a map) is a type clash first
         if b is not None and (b.ptype == PT_MAP) != (code >= 64) and b.ptype in (PT_LIST, PT_MAP):
-            raise _error(RC.BIN_TYPE_ERROR, f"CDT op {code} on a bin of another type")
-        raise _error(RC.PARAMETER_ERROR, f"invalid CDT op {code}")
+            raise request_error(RC.BIN_TYPE_ERROR, f"CDT op {code} on a bin of another type")
+        raise request_error(RC.PARAMETER_ERROR, f"invalid CDT op {code}")
     return args
 
 
@@ -611,7 +501,7 @@ def read(b: Bin | None, op: Op):
         m = cdt._current(b, PT_MAP)
         if m is None:
             return None
-        keys, values = _key_order(m)
+        keys, values = key_order(m)
         return select(values, code, args[1:], _MAP_READS, keys)[3]
     return cdt.read(b, op)
 
@@ -629,7 +519,7 @@ def modify(b: Bin | None, op: Op) -> tuple[Bin | None, object]:
         m = cdt._current(b, PT_MAP)
         if m is None:
             return b, NO_RESULT
-        keys, values = _key_order(m)
+        keys, values = key_order(m)
         picked, _rt, _multi, result = select(values, code, args[1:], _MAP_REMOVES, keys)
         if not picked:
             return b, result

@@ -23,7 +23,7 @@ from aerodf.protocol.constants import (
     BLOB_TYPES, CITRUSLEAF_EPOCH, PT_BOOL, PT_FLOAT, PT_GEOJSON, PT_INTEGER, PT_LIST,
     PT_MAP, PT_STRING,
 )
-from aerodf.protocol.values import GeoJSON, ValueCodecError, _convert, unpack_raw
+from aerodf.protocol.values import GeoJSON, ValueCodecError, from_raw, unpack_raw
 
 from . import cdt_ops, posix_regex
 from .store import Record, now_citrusleaf
@@ -76,13 +76,13 @@ def compile_filter(data: bytes) -> Compiled:
         tree = unpack_raw(data)
     except ValueCodecError as exc:
         raise ExpError(str(exc)) from None
-    fn, _t = _compile(tree)
+    fn, _t = compile_exp(tree)
     return Compiled(fn)
 
 
 def _literal(v: Any) -> tuple[Fn, int | None]:
     if isinstance(v, (bytes, dict)):
-        v = _convert(v)  # a msgpack map is a map literal as it stands
+        v = from_raw(v)  # a msgpack map is a map literal as it stands
     elif isinstance(v, list):
         raise ExpError("a list literal must be quoted")
     t = _PY_TO_T.get(type(v))
@@ -95,7 +95,7 @@ def _name(v: Any) -> str:
     return v.decode("utf-8", "replace")
 
 
-def _compile(node: Any) -> tuple[Fn, int | None]:
+def compile_exp(node: Any) -> tuple[Fn, int | None]:
     """``(function, static value type or None)`` for one expression node."""
     if not isinstance(node, list):
         return _literal(node)
@@ -126,7 +126,7 @@ def _comparison(pyop):
     def build(node):
         if len(node) != 3:
             raise ExpError("comparison takes two arguments")
-        (fa, ta), (fb, tb) = _compile(node[1]), _compile(node[2])
+        (fa, ta), (fb, tb) = compile_exp(node[1]), compile_exp(node[2])
         _cmp_types(ta, tb)
 
         def fn(rec, env):
@@ -186,7 +186,7 @@ def _regex(node):
         raise ExpError("bad regex arguments")
     if not posix_regex.available():
         raise ExpUnsupported("regex needs glibc's regcomp on the test server's machine")
-    ft, tt = _compile(target)
+    ft, tt = compile_exp(target)
     if tt not in (None, X.T_STR):
         raise ExpError("regex needs a string value")
     try:
@@ -203,8 +203,8 @@ def _regex(node):
 
 
 def _in_list(node):
-    fv, _ = _compile(node[1])
-    fl, tl = _compile(node[2])
+    fv, _ = compile_exp(node[1])
+    fl, tl = compile_exp(node[2])
 
     def fn(rec, env):
         v, lst = fv(rec, env), fl(rec, env)
@@ -235,7 +235,7 @@ def _logical_args(node, at_least: int = 2) -> list:
         raise ExpError(f"logical op {node[0]} needs at least {at_least} arguments")
     out = []
     for n in node[1:]:
-        f, t = _compile(n)
+        f, t = compile_exp(n)
         if t is not None and t != X.T_BOOL:
             raise ExpError(f"logical op {node[0]} on a non-boolean argument")
         out.append(f)
@@ -326,7 +326,7 @@ def _wrap64(v: int) -> int:
 
 def _arith(kind):
     def build(node):
-        fs = [_compile(n) for n in node[1:]]
+        fs = [compile_exp(n) for n in node[1:]]
         if not fs:
             raise ExpError("arithmetic needs arguments")
         types = {t for _, t in fs if t is not None}
@@ -415,7 +415,7 @@ def _apply(kind, vals):
 def _typed_arg(node, want: int, name: str):
     if len(node) != 2:
         raise ExpError(f"{name} takes one argument")
-    f, t = _compile(node[1])
+    f, t = compile_exp(node[1])
     if t is not None and t != want:  # server exp.c build_float_op / build_int_op
         raise ExpError(f"{name} of a {t} value")
     return f
@@ -443,7 +443,7 @@ def _to_float(node):
 
 def _int_bits(kind):
     def build(node):
-        fs = [_compile(n)[0] for n in node[1:]]
+        fs = [compile_exp(n)[0] for n in node[1:]]
 
         def fn(rec, env):
             vals = [f(rec, env) for f in fs]
@@ -556,8 +556,8 @@ def _cond(node):
     args = node[1:]
     if len(args) < 3 or len(args) % 2 == 0:
         raise ExpError("cond takes condition/value pairs and a default")
-    pairs = [(_compile(args[i])[0], _compile(args[i + 1])[0]) for i in range(0, len(args) - 1, 2)]
-    default, tdef = _compile(args[-1])
+    pairs = [(compile_exp(args[i])[0], compile_exp(args[i + 1])[0]) for i in range(0, len(args) - 1, 2)]
+    default, tdef = compile_exp(args[-1])
 
     def fn(rec, env):
         for c, v in pairs:
@@ -574,8 +574,8 @@ def _let(node):
     args = node[1:]
     if len(args) < 1 or len(args) % 2 == 0:
         raise ExpError("let takes name/value pairs and a scope")
-    defs = [(_name(args[i]), _compile(args[i + 1])[0]) for i in range(0, len(args) - 1, 2)]
-    body, tb = _compile(args[-1])
+    defs = [(_name(args[i]), compile_exp(args[i + 1])[0]) for i in range(0, len(args) - 1, 2)]
+    body, tb = compile_exp(args[-1])
 
     def fn(rec, env):
         env = dict(env)
@@ -596,7 +596,7 @@ def _var(node):
 
 
 def _quote(node):
-    v = _convert(node[1])
+    v = from_raw(node[1])
     t = _PY_TO_T.get(type(v))
     return (lambda rec, env: v), t
 
@@ -608,7 +608,7 @@ def _call(node):
     rtype, system, opnode, target = node[1], node[2], node[3], node[4]
     if system != X.CALL_CDT or not isinstance(opnode, list) or not opnode:
         raise ExpUnsupported("only list/map read calls are supported")
-    ft, _ = _compile(target)
+    ft, _ = compile_exp(target)
     code = opnode[0]
     if code == 0xFF:  # context: not supported
         raise ExpUnsupported("CDT context in expressions")
@@ -624,7 +624,7 @@ def _call(node):
         return fn, X.T_INT
     if code in cdt_ops.READ_CODES:
         # a selecting list/map read (by index, rank, value, key...) with any return type
-        fargs = [_compile(a)[0] for a in opnode[1:]]
+        fargs = [compile_exp(a)[0] for a in opnode[1:]]
 
         def fn(rec, env):
             v = ft(rec, env)
@@ -688,7 +688,7 @@ def _geo(node):
     """``[CMP_GEO, a, b]``: true when a point lies within a region (either way round)."""
     if len(node) != 3:
         raise ExpError("geo compare takes two arguments")
-    (fa, ta), (fb, tb) = _compile(node[1]), _compile(node[2])
+    (fa, ta), (fb, tb) = compile_exp(node[1]), compile_exp(node[2])
     if any(t is not None and t != X.T_GEO for t in (ta, tb)):
         raise ExpError("geo compare of a non-geojson value")
 

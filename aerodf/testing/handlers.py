@@ -34,19 +34,12 @@ from aerodf.protocol.message import FIELD_HEADER, HEADER, OP_HEADER, Header, Mes
 from aerodf.protocol.values import ValueCodecError, decode_particle
 
 from . import cdt_ops
+from .errors import RequestError
 from .expr import Compiled, ExpError, ExpUnsupported, compile_filter
 from .store import Bin, Namespace, Record, SIndex, Store, now_citrusleaf
 
 MAX_RECORD_TTL = 10 * 365 * 24 * 3600
 FRAME_TARGET = 128 * 1024  # flush a multi-record response at about this size
-
-
-class RequestError(Exception):
-    """Answer the request with ``code`` (a server result code)."""
-
-    def __init__(self, code: int, msg: str = "") -> None:
-        super().__init__(msg or RC.name(code))
-        self.code = code
 
 
 @dataclass(slots=True)
@@ -84,14 +77,11 @@ def frame(parts: list[bytes]) -> bytes:
     return pack_header(MSG_TYPE_DATA, len(body)) + body
 
 
-LAST_FILTER: list[bytes] = [b""]  # the newest filter expression received (for encoder tests)
-
-
-def _filter(fields: dict[int, bytes]) -> Compiled | None:
+def _filter(fields: dict[int, bytes], store: Store) -> Compiled | None:
     data = fields.get(FIELD_FILTER_EXP)
     if not data:
         return None
-    LAST_FILTER[0] = data
+    store.last_filter = data  # the newest filter expression received (for encoder tests)
     try:
         return compile_filter(data)
     except ExpUnsupported as exc:
@@ -123,6 +113,74 @@ def _digest(fields: dict[int, bytes], set_name: str, key) -> bytes:
     else:
         k = bytearray(data)  # a blob key
     return compute_digest(set_name, k)
+
+
+class _WriteState:
+    """What one write's ops act on, op after op."""
+
+    __slots__ = ("bins", "rec", "respond_all", "results", "delete_record")
+
+    def __init__(self, bins: dict[str, Bin], rec: Record | None, respond_all: bool) -> None:
+        self.bins, self.rec, self.respond_all = bins, rec, respond_all
+        self.results: list[bytes] = []
+        self.delete_record = False
+
+
+def _op_write(st: _WriteState, op) -> None:
+    if op.particle_type == PT_NULL:
+        st.bins.pop(op.name, None)
+    else:
+        st.bins[op.name] = Bin(op.name.encode(), op.particle_type, op.value)
+
+
+def _op_incr(st: _WriteState, op) -> None:
+    st.bins[op.name] = _incr(st.bins.get(op.name), op)
+
+
+def _op_concat(st: _WriteState, op) -> None:
+    st.bins[op.name] = _concat(st.bins.get(op.name), op, op.op == OP_PREPEND)
+
+
+def _op_touch(st: _WriteState, op) -> Outcome | None:
+    return Outcome(RC.KEY_NOT_FOUND) if st.rec is None else None
+
+
+def _op_delete_all(st: _WriteState, op) -> None:
+    st.delete_record = True
+    st.bins = {}
+
+
+def _op_read(st: _WriteState, op) -> None:
+    if not op.name:
+        st.results.extend(b.op for b in st.bins.values())
+    elif op.name in st.bins:
+        st.results.append(st.bins[op.name].op)
+    elif st.respond_all:
+        st.results.append(_result_op(op.name, None))
+
+
+def _op_cdt_read(st: _WriteState, op) -> None:
+    value = cdt_ops.read(st.bins.get(op.name), op)
+    if value is not cdt_ops.NO_RESULT or st.respond_all:
+        st.results.append(_result_op(op.name, None if value is cdt_ops.NO_RESULT else value))
+
+
+def _op_cdt_modify(st: _WriteState, op) -> None:
+    new_bin, value = cdt_ops.modify(st.bins.get(op.name), op)
+    if new_bin is None:
+        st.bins.pop(op.name, None)
+    else:
+        st.bins[op.name] = new_bin
+    if value is not cdt_ops.NO_RESULT or st.respond_all:
+        st.results.append(_result_op(op.name, None if value is cdt_ops.NO_RESULT else value))
+
+
+# the bin ops of a write, by op code (server write.c); the others are refused
+_WRITE_OPS = {OP_WRITE: _op_write, OP_INCR: _op_incr, OP_APPEND: _op_concat, OP_PREPEND: _op_concat,
+              OP_TOUCH: _op_touch, OP_DELETE_ALL: _op_delete_all, OP_READ: _op_read, OP_CDT_READ: _op_cdt_read,
+              OP_CDT_MODIFY: _op_cdt_modify}
+_NAMED_OPS = frozenset({OP_WRITE, OP_INCR, OP_APPEND, OP_PREPEND, OP_CDT_MODIFY})  # bin name checked
+_OWN_RESULTS = frozenset({OP_READ, OP_CDT_READ, OP_CDT_MODIFY})  # answer for themselves
 
 
 class Handlers:
@@ -181,7 +239,7 @@ class Handlers:
         set_name = fields.get(FIELD_SET, b"").decode("utf-8", "replace")
         key = _key_field(fields)
         cmd = Command(ns, set_name, _digest(fields, set_name, key), key, header.info1, header.info2,
-                      header.info3, header.generation, header.record_ttl, ops, _filter(fields))
+                      header.info3, header.generation, header.record_ttl, ops, _filter(fields, self.store))
         out = self.execute(cmd)
         return frame([msg(out.code, out.generation, out.void_time, 0, 0, out.n_ops), out.ops])
 
@@ -253,57 +311,19 @@ class Handlers:
             return Outcome(RC.KEY_NOT_FOUND)
         replace = info3 & (INFO3_CREATE_OR_REPLACE | INFO3_REPLACE_ONLY)
         bins: dict[str, Bin] = {} if (rec is None or replace) else dict(rec.bins)
-        respond_all = info2 & INFO2_RESPOND_ALL_OPS
-        results: list[bytes] = []
-        delete_record = False
+        st = _WriteState(bins, rec, bool(info2 & INFO2_RESPOND_ALL_OPS))
         for op in cmd.ops:
-            code = op.op
-            if code in (OP_WRITE, OP_INCR, OP_APPEND, OP_PREPEND, OP_CDT_MODIFY):
-                if len(op.name.encode()) > MAX_BIN_NAME:
-                    return Outcome(RC.BIN_NAME_TOO_LONG)
-            if code == OP_WRITE:
-                if op.particle_type == PT_NULL:
-                    bins.pop(op.name, None)
-                else:
-                    bins[op.name] = Bin(op.name.encode(), op.particle_type, op.value)
-            elif code == OP_INCR:
-                bins[op.name] = _incr(bins.get(op.name), op)
-            elif code in (OP_APPEND, OP_PREPEND):
-                bins[op.name] = _concat(bins.get(op.name), op, code == OP_PREPEND)
-            elif code == OP_TOUCH:
-                if rec is None:
-                    return Outcome(RC.KEY_NOT_FOUND)
-            elif code == OP_DELETE_ALL:
-                delete_record = True
-                bins = {}
-            elif code == OP_READ:
-                if not op.name:
-                    results.extend(b.op for b in bins.values())
-                elif op.name in bins:
-                    results.append(bins[op.name].op)
-                elif respond_all:
-                    results.append(_result_op(op.name, None))
-                continue
-            elif code == OP_CDT_READ:
-                value = cdt_ops.read(bins.get(op.name), op)
-                if value is not cdt_ops.NO_RESULT or respond_all:
-                    results.append(_result_op(op.name, None if value is cdt_ops.NO_RESULT else value))
-                continue
-            elif code == OP_CDT_MODIFY:
-                new_bin, value = cdt_ops.modify(bins.get(op.name), op)
-                if new_bin is None:
-                    bins.pop(op.name, None)
-                else:
-                    bins[op.name] = new_bin
-                if value is not cdt_ops.NO_RESULT or respond_all:
-                    results.append(_result_op(op.name, None if value is cdt_ops.NO_RESULT else value))
-                continue
-            elif code in _KNOWN_OPS:
-                return Outcome(RC.UNSUPPORTED_FEATURE)  # bit, HLL, expression ops: not here
-            else:
-                return Outcome(RC.PARAMETER_ERROR)  # server write.c: unknown bin op
-            if respond_all:
-                results.append(_result_op(op.name, None))
+            if op.op in _NAMED_OPS and len(op.name.encode()) > MAX_BIN_NAME:
+                return Outcome(RC.BIN_NAME_TOO_LONG)
+            fn = _WRITE_OPS.get(op.op)
+            if fn is None:  # bit, HLL, expression ops: not here; anything else: server write.c refuses
+                return Outcome(RC.UNSUPPORTED_FEATURE if op.op in _KNOWN_OPS else RC.PARAMETER_ERROR)
+            failed = fn(st, op)
+            if failed is not None:
+                return failed
+            if st.respond_all and op.op not in _OWN_RESULTS:
+                st.results.append(_result_op(op.name, None))
+        bins, results, delete_record = st.bins, st.results, st.delete_record
         if delete_record or not bins:
             if rec is not None:
                 ns.delete(cmd.digest)
@@ -377,7 +397,7 @@ class Handlers:
         data = fields.get(FIELD_BATCH_INDEX)
         if data is None:
             raise RequestError(RC.UNSUPPORTED_FEATURE, "old batch-with-set format")
-        parent_filter = _filter(fields)
+        parent_filter = _filter(fields, self.store)
         end = len(data)
         if end < 5:
             raise RequestError(RC.PARAMETER_ERROR, "short batch field")
@@ -442,7 +462,7 @@ class Handlers:
             ops, pos = parse_ops(data, pos, n_ops, end)
         except (struct.error, IndexError, MessageError) as exc:
             raise RequestError(RC.PARAMETER_ERROR, f"bad batch row: {exc}") from None
-        filt = _filter(fields) if FIELD_FILTER_EXP in fields else parent_filter
+        filt = _filter(fields, self.store) if FIELD_FILTER_EXP in fields else parent_filter
         cmd = Command(
             fields.get(FIELD_NAMESPACE, b"").decode("utf-8", "replace"),
             fields.get(FIELD_SET, b"").decode("utf-8", "replace"),
@@ -493,7 +513,7 @@ class Handlers:
             raise RequestError(RC.PARAMETER_ERROR, str(exc)) from None
         ns = self._ns(fields.get(FIELD_NAMESPACE, b"").decode("utf-8", "replace"))
         set_name = fields.get(FIELD_SET, b"").decode("utf-8", "replace") or None
-        filt = _filter(fields)
+        filt = _filter(fields, self.store)
         index_match = self._index_filter(ns, set_name, fields)
         max_records = None
         if FIELD_MAX_RECORDS in fields:

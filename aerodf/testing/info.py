@@ -137,10 +137,10 @@ def _index_expression(b64: str):
     """The evaluator of an expression index's base64 expression (8.1 ``exp=``)."""
     from aerodf.protocol.values import ValueCodecError, unpack_raw
 
-    from .expr import ExpError, _compile
+    from .expr import ExpError, compile_exp
 
     try:
-        fn, _t = _compile(unpack_raw(base64.b64decode(b64, validate=True)))
+        fn, _t = compile_exp(unpack_raw(base64.b64decode(b64, validate=True)))
     except (ValueError, ValueCodecError, ExpError) as exc:
         raise InfoError(RC.PARAMETER_ERROR, f"bad 'exp' - {exc}") from None
     return fn
@@ -462,9 +462,7 @@ def _stats(cluster, node, args):
 
 
 def _last_filter(cluster, node, args):
-    from .handlers import LAST_FILTER
-
-    return LAST_FILTER[0].hex()
+    return cluster.store.last_filter.hex()
 
 
 def _stats_reset(cluster, node, args):

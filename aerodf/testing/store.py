@@ -15,6 +15,8 @@ from aerodf.protocol.digest import partition_id
 from aerodf.protocol.message import OP_HEADER
 from aerodf.protocol.values import decode_particle
 
+from .cdt_order import resolve_context
+
 
 def now_citrusleaf() -> int:
     """Seconds since 2010-01-01, the server's clock for void times."""
@@ -111,11 +113,9 @@ class SIndex:
 def _context_value(ctx_b64: str, value):
     import base64
 
-    from aerodf.protocol.values import _convert, unpack_raw
+    from aerodf.protocol.values import from_raw, unpack_raw
 
-    from .cdt_ops import resolve_context
-
-    return resolve_context(_convert(unpack_raw(base64.b64decode(ctx_b64))), value)
+    return resolve_context(from_raw(unpack_raw(base64.b64decode(ctx_b64))), value)
 
 
 _KTYPE_PY = {"NUMERIC": int, "INTEGER": int, "STRING": str, "BLOB": bytes}
@@ -188,3 +188,4 @@ class Store:
             n: Namespace(n, default_ttl=default_ttl, max_record_size=max_record_size) for n in namespaces
         }
         self.udfs: dict[str, str] = {}  # registered UDF modules: file name -> base64 content
+        self.last_filter = b""  # the newest filter expression a request carried (info "last-filter")
