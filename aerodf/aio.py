@@ -10,8 +10,7 @@ Two transports:
 
 ``aerospike-py`` (the default when installed)
     Native async: the request runs on the Rust client's runtime and the
-    event loop is free meanwhile. With ``fast_path=True`` numeric schemas
-    take the NumPy path (:mod:`aerodf.fastpath`).
+    event loop is free meanwhile.
 ``official``, ``wire``
     The synchronous official client, or aerodf's own wire reader, on a
     bounded thread pool (``workers``).
@@ -35,9 +34,8 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
 
-from . import fastpath
 from .batch import Assembly, KeySource, check_read_options
-from .client import Client, parse_hosts
+from .client import Client, warn_fast_path_gone, parse_hosts, read_batch as sync_read
 from .errors import ConfigError
 from .limiter import Limiter
 from .output import convert, strings_for
@@ -70,8 +68,8 @@ class AsyncReader:
     workers
         Threads for the official transport (default 8).
     fast_path
-        NumPy fast path for all-numeric schemas (aerospike-py only; see
-        :class:`aerodf.Client`).
+        Deprecated and ignored: the NumPy fast path was measured slower than
+        the general path at every size and is gone (see :class:`aerodf.Client`).
     config
         Extra settings for the client library (e.g. aerospike-py's
         ``max_concurrent_operations``).
@@ -100,14 +98,12 @@ class AsyncReader:
         self.transport_name = resolve_name(transport)
         self.limiter = Limiter(max_in_flight, queue_timeout)
         self._workers, self._config = workers, config
-        if fast_path and self.transport_name != "aerospike-py":
-            raise ConfigError("fast_path needs transport='aerospike-py'")
-        self.fast_path = fast_path
+        if fast_path:
+            warn_fast_path_gone()
+        self.fast_path = False
         self._transport: Any = None  # AsyncPyTransport
         self._client: Client | None = None  # official, on threads
         self._pool: ThreadPoolExecutor | None = None
-        self.plan = None
-        self._wire_policy = None
 
     @classmethod
     async def open(cls, schema: Any, **kwargs: Any) -> "AsyncReader":
@@ -119,9 +115,6 @@ class AsyncReader:
             from .transport.aerospike_py import AsyncPyTransport
 
             self._transport = await AsyncPyTransport(self.hosts, config=self._config).connect()
-            self.plan = fastpath.plan_for(self.schema) if self.fast_path else None
-            if self.plan is not None:
-                self._wire_policy = self._transport.numpy_policy(self.policy, self.plan.guard)
         else:
             loop = asyncio.get_running_loop()
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="aerodf-aio")
@@ -132,9 +125,7 @@ class AsyncReader:
 
     @property
     def path(self) -> str:
-        """Which path serves reads: ``numpy`` (fast path), ``wire`` or ``general``."""
-        if self.plan is not None:
-            return "numpy"
+        """Which path serves reads: ``wire`` or ``general``."""
         if self._client is not None and self._client.transport.columnar and \
                 self._client.transport.wire_plan(self.schema) is not None:
             return "wire"
@@ -150,7 +141,7 @@ class AsyncReader:
         source = KeySource(keys, self.namespace, self.set)
         n = source.n
         bounds = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
-        asm = Assembly(source, self.schema, self.plan, on_missing=self.on_missing,
+        asm = Assembly(source, self.schema, None, on_missing=self.on_missing,
                        on_type_error=self.on_type_error, strings=self.strings, key_name=self.key_name,
                        with_meta=self.with_meta, chunks=len(bounds))
         if len(bounds) == 1:
@@ -165,15 +156,10 @@ class AsyncReader:
         user_keys = source.user_keys(start, end)
         client_keys = source.client_keys(start, end, user_keys)
         async with self.limiter.aslot():
-            if self.plan is not None:
-                chunk = await fastpath.fetch_async(self._transport, self.plan, client_keys, self.policy,
-                                                   self._wire_policy)
-            else:
-                chunk = await self._transport.batch_read(client_keys, self.schema.bins, self.policy)
+            chunk = await self._transport.batch_read(client_keys, self.schema.bins, self.policy)
         return chunk, user_keys
 
     def _read_sync(self, keys: Iterable[Any]) -> Any:
-        from .batch import read_batch as sync_read
 
         return sync_read(keys, self.schema, namespace=self.namespace, set=self.set, client=self._client,
                          chunk_size=self.chunk_size, on_missing=self.on_missing, on_type_error=self.on_type_error,

@@ -135,7 +135,7 @@ def mixed_frame(n: int):
     return df.with_columns(pl.Series("key", np.arange(n)))
 
 
-def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None, py_fast=None,
+def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None,
                      wire=None) -> dict:
     import pandas as pd
     import polars as pl
@@ -194,8 +194,6 @@ def suite_read_batch(client, raw, srv, sizes, repeat, pyc=None, py_general=None,
                     "bare aerospike-py to_numpy (raw array)": py_numpy,
                     "aerodf aerospike-py general -> polars": lambda: aerodf.read_batch(ids, schema, output="polars",
                                                                                      **kw_py),
-                    "aerodf aerospike-py fast path -> polars": lambda: aerodf.read_batch(
-                        ids, schema, output="polars", **dict(kw, client=py_fast)),
                 })
             print(f"  read_batch {schema_name} {n:,} ...", flush=True)
             out[f"{schema_name}/{n}"] = run_cases(cases, repeat, srv, n)
@@ -377,13 +375,12 @@ def main(argv: list[str] | None = None) -> int:
 
         pyc = aerospike_py.client({"hosts": srv.hosts, "timeout": 60_000}).connect()
         py_general = aerodf.connect(srv.hosts, transport="aerospike-py", max_in_flight=64, workers=2)
-        py_fast = aerodf.connect(srv.hosts, transport="aerospike-py", max_in_flight=64, workers=2, fast_path=True)
         wire = aerodf.connect(srv.hosts, transport="wire", max_in_flight=64, workers=2)
         with aerodf.connect(srv.hosts, max_in_flight=64, workers=2) as client:
             payload = {
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                 "hosts": args.hosts or "aerodf test server", "repeat": repeat, "quick": args.quick,
-                "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, py_fast, wire),
+                "read_batch": suite_read_batch(client, raw, srv, sizes, repeat, pyc, py_general, wire),
                 "scan_records": scan_n, "scan": suite_scan(client, raw, srv, scan_n, repeat, wire),
                 "scan_numeric_records": biggest,
                 "scan_numeric": suite_scan_numeric(client, raw, srv, biggest, repeat, wire),
@@ -395,7 +392,6 @@ def main(argv: list[str] | None = None) -> int:
         raw.close()
         pyc.close()
         py_general.close()
-        py_fast.close()
         wire.close()
     payload["seconds"] = time.perf_counter() - t_start
     (out_dir / "latest.json").write_text(json.dumps(payload, indent=2, default=str))

@@ -27,22 +27,17 @@ def run(coro):
     return asyncio.run(coro)
 
 
-@pytest.mark.parametrize("fast_path", [False, True], ids=["general", "fast"])
 @pytest.mark.parametrize("schema", [NUMERIC, MIXED], ids=["numeric", "mixed"])
-def test_async_read_equals_sync_read(aerospike_server, features, transport, schema, fast_path):
-    if fast_path and transport != "aerospike-py":
-        pytest.skip("the fast path is aerospike-py's")
+def test_async_read_equals_sync_read(aerospike_server, features, transport, schema):
     keys = list(range(0, 200, 3))
     want = aerodf.read_batch(keys, schema, namespace="test", set=features, hosts=aerospike_server.hosts,
                              output="polars", with_key=True)
 
     async def main():
         async with aio.AsyncReader(schema, namespace="test", set=features, hosts=aerospike_server.hosts,
-                                   transport=transport, output="polars", with_key=True, chunk_size=16,
-                                   fast_path=fast_path) as r:
+                                   transport=transport, output="polars", with_key=True, chunk_size=16) as r:
             assert r.transport_name == transport
-            numeric = schema is NUMERIC
-            assert r.path == ("numpy" if fast_path and numeric else "wire" if transport == "wire" else "general")
+            assert r.path == ("wire" if transport == "wire" else "general")
             return await r.read(keys), await r.read(keys[:5])
 
     got, small = run(main())

@@ -25,7 +25,7 @@ def test_quick_run_writes_json_markdown_and_chart(tmp_path):
     assert all(r["median_s"] > 0 and r["server_s"] is not None for r in rb.values())
     assert {"aerodf.read_query(where=age > 80)", "aerodf.read_query -> pandas"} <= set(payload["scan"])
     assert "aerodf.write_frame (polars)" in payload["write"]
-    assert "aerodf aerospike-py fast path -> polars" in payload["read_batch"]["numeric/2000"]
+    assert "aerodf aerospike-py general -> polars" in payload["read_batch"]["numeric/2000"]
     assert {"aerodf wire -> pandas", "aerodf wire -> polars"} <= set(rb)
     assert "3 bins: aerodf wire -> polars" in payload["read_batch"]["numeric/2000"]
     assert "aerodf wire read_query(where=age > 80)" in payload["scan"]

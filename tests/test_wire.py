@@ -3,7 +3,7 @@ partition-map refresh, the decoder's irregular paths and the digest fallback.
 
 Read/query/write suites already run over ``wire`` (conftest's ``transport``);
 the differential property test against the official path is in
-tests/test_fastpath.py.
+the differential tests in tests/test_decoding.py.
 """
 
 from __future__ import annotations
@@ -108,9 +108,8 @@ def test_digests_match_the_server_with_and_without_hashlib(monkeypatch):
 
 
 def test_request_rows_are_repeat_rows_after_the_first():
-    plan = aerodf.fastpath.plan_for(aerodf.Schema(NUM))
     dig = wb.digests([("test", "s", k) for k in range(3)])
-    msg = wb.request("test", "s", plan.bins, np.arange(3), dig, aerodf.BatchPolicy(), 100)
+    msg = wb.request("test", "s", aerodf.Schema(NUM).bins, np.arange(3), dig, aerodf.BatchPolicy(), 100)
     body = msg[8 + 22 + 5:]
     (n,) = wb._U32.unpack_from(body, 0)
     assert n == 3 and body[4] == 0x0D  # batch flag, allow inline, respond all keys
