@@ -10,8 +10,7 @@ operations in flight; policies are immutable values.
 ...                        hosts="127.0.0.1:3000")                       # doctest: +SKIP
 """
 
-from .batch import read_batch
-from .client import Client, connect
+from .client import Client, connect, read_batch
 from .errors import (
     AerodfError, AerospikeServerError, BackpressureError, BinTypeError, ClientClosedError, ClusterConnectionError,
     ConfigError, DataError, FloatOverflowError, GenerationError, IncompatibleBinError, IntegerOverflowError,

@@ -9,24 +9,21 @@ memory follows ``chunk_size``, not the size of the request.
 
 from __future__ import annotations
 
-import os
-import sys
 from operator import itemgetter
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from .protocol import resultcodes as _rc
-from . import fastpath, gcpause
 from .arrow import ChunkContext, build_column, missing_value, sink_for
 from .wire.columns import with_exact
-from .client import Client
 from .errors import (AerodfError, AerospikeServerError, ClusterConnectionError, ConfigError, RecordNotFoundError,
                      describe_keys, error_for_code)
-from .output import check_output, convert, strings_for
+from .output import check_output
 from .pipeline import pipelined
-from .policy import BatchPolicy, resolve
+from .progress import progress_bar
+from .policy import BatchPolicy
 from .schema import Schema
 
 ON_MISSING = ("null", "drop", "raise")
@@ -133,12 +130,6 @@ def _as_list(keys: Any) -> list[Any]:
     return keys if isinstance(keys, list) else list(keys)
 
 
-def _want_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    return sys.stderr.isatty() and not os.environ.get("CI")
-
-
 def check_read_options(schema: Schema, output: str, dtype_backend: str, on_missing: str, on_type_error: str,
                        chunk_size: int, with_key: bool | str, with_meta: bool) -> str | None:
     """Validate the options shaping a read (sync or async); the key column's name."""
@@ -159,118 +150,18 @@ def check_read_options(schema: Schema, output: str, dtype_backend: str, on_missi
     return key_name
 
 
-def read_batch(
-    keys: Iterable[Any],
-    schema: Any,
-    *,
-    namespace: str | None = None,
-    set: str | None = None,
-    client: Client | None = None,
-    hosts: Any = None,
-    chunk_size: int = 5000,
-    max_in_flight: int | None = None,
-    on_missing: str = "null",
-    on_type_error: str = "raise",
-    output: str = "pandas",
-    dtype_backend: str = "pyarrow",
-    with_key: bool | str = False,
-    with_meta: bool = False,
-    progress: bool | None = None,
-    policy: BatchPolicy | None = None,
-    **policy_overrides: Any,
-):
-    """Read records by key into a typed frame, in key order.
-
-    Parameters
-    ----------
-    keys
-        User keys (a list, NumPy array, pandas / polars Series or Arrow array
-        of int, str or bytes) with ``namespace`` and ``set``, or full
-        ``(namespace, set, key)`` tuples.
-    schema
-        A :class:`~aerodf.Schema` or anything it accepts (``{"age": "int32"}``,
-        a pyarrow schema, a NumPy dtype ...). Only its bins are requested.
-    namespace, set
-        Where plain user keys live.
-    client, hosts
-        An open :class:`~aerodf.Client`, or seed hosts to connect to for this
-        call only.
-    chunk_size
-        Keys per batch request.
-    max_in_flight
-        With ``hosts``: the temporary client's in-flight bound. With
-        ``client``: at most this many of this call's chunks at once (the
-        client's own bound still applies).
-    on_missing
-        A record that does not exist (or that the policy's ``filter``
-        expression rejects) becomes a row of nulls (``"null"``), is left out
-        (``"drop"``), or raises :class:`~aerodf.RecordNotFoundError` listing
-        every missing key (``"raise"``).
-    on_type_error
-        A bin of the wrong type or an integer too wide for its field raises
-        (``"raise"``, naming key and bin) or becomes null (``"null"``).
-    output
-        ``"pandas"``, ``"polars"``, ``"arrow"`` (a ``pyarrow.Table``) or
-        ``"numpy"`` (a structured array; masked where values are null).
-    dtype_backend
-        For pandas: ``"pyarrow"`` (zero-copy ``ArrowDtype`` columns),
-        ``"numpy_nullable"`` (masked dtypes; a stored NaN stays NaN, distinct
-        from ``<NA>``) or ``"numpy"`` (an integer column with nulls becomes
-        ``object``: exact ints and ``None``, never a lossy float64).
-    with_key
-        Add the user key as a first column (named ``"key"``, or the string given).
-    with_meta
-        Add ``generation`` and ``ttl`` (seconds; -1 = never expires) columns.
-    progress
-        Show a tqdm progress bar (default: only on an interactive terminal).
-    policy, **policy_overrides
-        A :class:`~aerodf.BatchPolicy`, or fields to override on the client's
-        default (``total_timeout=500``, ``max_retries=0`` ...).
-
-    Returns
-    -------
-    pandas.DataFrame | polars.DataFrame | pyarrow.Table | numpy.ndarray
-
-    Examples
-    --------
-    >>> df = aerodf.read_batch(range(1000), {"age": "int32", "name": "string"},
-    ...                        namespace="test", set="users", hosts="127.0.0.1:3000")  # doctest: +SKIP
-    """
-    schema = schema if isinstance(schema, Schema) else Schema(schema)
-    key_name = check_read_options(schema, output, dtype_backend, on_missing, on_type_error, chunk_size,
-                                  with_key, with_meta)
-
-    source = KeySource(keys, namespace, set)
-    owns_client = client is None
-    if owns_client:
-        client = Client(hosts, max_in_flight=max_in_flight or 0)
-    try:
-        pol = resolve(client.batch_policy, policy, policy_overrides)
-        per_call = max_in_flight if (max_in_flight and not owns_client) else client.workers
-        with gcpause.paused(client.pause_gc):
-            table = _read(client, source, schema, pol, chunk_size=chunk_size,
-                          concurrency=max(1, min(per_call, client.workers)), on_missing=on_missing,
-                          on_type_error=on_type_error, strings=strings_for(output), key_name=key_name,
-                          with_meta=with_meta, progress=_want_progress(progress))
-    finally:
-        if owns_client:
-            client.close()
-    return convert(table, output, dtype_backend=dtype_backend)
-
-
-def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy, *,
-          chunk_size: int, concurrency: int, on_missing: str, on_type_error: str, strings: str,
-          key_name: str | None, with_meta: bool, progress: bool) -> pa.Table:
+def read_chunks(client: Any, source: KeySource, schema: Schema, policy: BatchPolicy, *,
+                chunk_size: int, concurrency: int, on_missing: str, on_type_error: str, strings: str,
+                key_name: str | None, with_meta: bool, progress: bool) -> pa.Table:
+    """The table of one read: chunks fetched by the client's threads (bounded by its
+    limiter and ``concurrency``), decoded in key order as they arrive."""
     bins = schema.bins
     n = source.n
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     transport, limiter = client.transport, client.limiter
     plan: Any = transport.wire_plan(schema) if transport.columnar and transport.covers(policy) else None
     columnar = plan is not None
-    if plan is None and client.fast_path:
-        plan = fastpath.plan_for(schema)
-    wire_policy = transport.numpy_policy(policy, plan.guard) if plan is not None and not columnar else None
-    client.count_path(("wire" if columnar else "numpy") if plan is not None else "general", n)
+    client.count_path("wire" if columnar else "general", n)
 
     unreachable: list[AerospikeServerError] = []  # once no node answers, later chunks are not sent
 
@@ -283,8 +174,6 @@ def _read(client: Client, source: KeySource, schema: Schema, policy: BatchPolicy
             with limiter.slot():
                 if columnar:
                     return transport.read_plan(client_keys, plan, policy), user_keys
-                if plan is not None:
-                    return fastpath.fetch(transport, plan, client_keys, policy, wire_policy), user_keys
                 return transport.batch_read(client_keys, bins, policy), user_keys
         except AerospikeServerError as exc:
             # a chunk the cluster did not answer: the other chunks go on, and the error raised
@@ -337,7 +226,7 @@ def _unread(failures: list[_Unread], n: int) -> AerospikeServerError:
 class Assembly:
     """Decoded chunks -> one Arrow table, in key order (shared by sync and async reads)."""
 
-    def __init__(self, source: KeySource, schema: Schema, plan: fastpath.FastPlan | None, *, on_missing: str,
+    def __init__(self, source: KeySource, schema: Schema, plan: Any, *, on_missing: str,
                  on_type_error: str, strings: str, key_name: str | None, with_meta: bool,
                  progress: bool = False, chunks: int = 2) -> None:
         self.source, self.schema, self.plan = source, schema, plan
@@ -354,11 +243,10 @@ class Assembly:
         self.sinks = [sink_for(f.type, source.n) for f in self.out_schema] if chunks > 1 else None
         self.arrays: list[pa.Array] | None = None
         self.missing: list[Any] = []
-        self.bar = _progress_bar(source.n, progress) if source.n else None
+        self.bar = progress_bar(source.n, progress) if source.n else None
 
     def add(self, start: int, end: int, chunk: Any, user_keys: list[Any]) -> None:
-        decode = _decode if self.plan is None else _decode_fast if isinstance(chunk, fastpath.FastChunk) \
-            else _decode_wire
+        decode = _decode if self.plan is None else _decode_wire
         arrays = decode(chunk, self.source, start, end, user_keys, self.schema, self.out_schema, self.on_missing,
                         self.on_type_error, self.strings, self.key_name, self.with_meta, self.missing, self.plan)
         if arrays is not None:
@@ -493,37 +381,6 @@ def _check_required(schema: Schema, found: np.ndarray, rows: np.ndarray | None, 
         raise missing_value(field, keys[i], start + i, record_missing=True)
 
 
-def _decode_fast(chunk: fastpath.FastChunk, source: KeySource, start: int, end: int, keys: list[Any],
-                 schema: Schema, out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str,
-                 key_name: str | None, with_meta: bool, missing: list[Any], plan: fastpath.FastPlan
-                 ) -> list[pa.Array] | None:
-    """:func:`_decode` for a fast-path chunk: same rules, columns from the NumPy array."""
-    kept = _kept(chunk.codes, keys, start, on_missing, missing)
-    if kept is None:
-        return None
-    found, rows = kept
-    _check_required(schema, found, rows, keys, start)
-    arrays = []
-    if key_name:
-        arrays.append(source.key_array(start, end, keys, None if rows is None else rows.tolist(),
-                                       out_schema.field(key_name).type))
-    arrays.extend(fastpath.columns(chunk, plan, keys, start, rows, on_type_error, strings))
-    if with_meta:
-        gens = chunk.meta["gen"].astype(np.uint32)
-        ttls = chunk.meta["ttl"].astype(np.int64)
-        if len(chunk.redo):
-            gens[chunk.redo] = chunk.general.generations
-            ttls[chunk.redo] = chunk.general.ttls
-        ttls[ttls == 0xFFFFFFFF] = -1
-        absent = ~found
-        if rows is not None:
-            gens, ttls, absent = gens[rows], ttls[rows], absent[rows]
-        m = absent if absent.any() else None
-        arrays.append(pa.array(gens, type=pa.uint32(), mask=m))
-        arrays.append(pa.array(ttls, type=pa.int64(), mask=m))
-    return arrays
-
-
 def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list[Any], schema: Schema,
                  out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str, key_name: str | None,
                  with_meta: bool, missing: list[Any], plan: Any) -> list[pa.Array] | None:
@@ -556,14 +413,3 @@ def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list
         ttls = pa.array(chunk.ttls, type=pa.int64(), mask=absent)
         arrays += [gens, ttls] if keep is None else [gens.filter(keep), ttls.filter(keep)]
     return arrays
-
-
-def _progress_bar(total: int, enabled: bool, desc: str = "read_batch"):
-    """A tqdm bar (``total=0``: unknown total), or None when off or tqdm is missing."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total or None, unit="rec", desc=desc)

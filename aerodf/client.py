@@ -1,20 +1,41 @@
 """The aerodf client: one connection to a cluster, its default policies and
-its in-flight limiter, shared by every call (and thread) that uses it."""
+its in-flight limiter, shared by every call (and thread) that uses it.
+
+The module-level API functions take ``client=`` or ``hosts=``; with hosts they
+open a client for the one call (:func:`session`), as httpx's top-level
+functions do. :func:`read_batch` lives here, beside the class whose method it
+is, so that the read engine (:mod:`aerodf.batch`) never imports the client.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
+from . import gcpause
+from .batch import KeySource, check_read_options, read_chunks
 from .errors import ClientClosedError, ConfigError
 from .limiter import Limiter, LimiterStats
-from .policy import BatchPolicy, QueryPolicy, ReadPolicy, WritePolicy
+from .output import convert, strings_for
+from .policy import BatchPolicy, QueryPolicy, ReadPolicy, WritePolicy, resolve
+from .progress import want_progress
+from .schema import Schema
+from .transport import open_transport
 
 ENV_HOSTS = "AERODF_HOSTS"
+
+
+def warn_fast_path_gone() -> None:
+    """``fast_path=True`` still works, with this warning: the path it chose is gone."""
+    warnings.warn("fast_path is deprecated and has no effect: the NumPy fast path was measured slower than the "
+                  "general path at every size and was removed; the general path returns the same frame",
+                  DeprecationWarning, stacklevel=3)
 
 
 def parse_hosts(hosts: Any) -> list[tuple[str, int]]:
@@ -85,19 +106,18 @@ class Client:
         (see :mod:`aerodf.gcpause`: it halves the time of large reads through
         the official client). The caller's setting is restored afterwards.
     fast_path
-        Read all-numeric schemas through aerospike-py's ``to_numpy`` (see
-        :mod:`aerodf.fastpath`; needs ``transport="aerospike-py"``). Exact,
-        but measured slower than the general path on the machines we have
-        (see the README's performance section), hence off by default.
+        Deprecated and ignored (a :class:`DeprecationWarning`): aerospike-py's
+        ``to_numpy`` fast path was exact but measured slower than the general
+        path at every size (10 000 to 1 000 000 keys), so it was removed; the
+        general path runs and returns the same frame.
     config
         Extra settings passed to the transport's client library.
 
     Attributes
     ----------
     read_paths
-        Records read per decoding path: ``"numpy"`` (aerospike-py's
-        ``to_numpy`` fast path, with ``fast_path=True`` and an all-numeric
-        schema) or ``"general"``.
+        Records read per decoding path: ``"wire"`` (decoded straight into
+        columns by the wire transport) or ``"general"``.
 
     Examples
     --------
@@ -110,8 +130,6 @@ class Client:
                  write_policy: WritePolicy | None = None, query_policy: QueryPolicy | None = None,
                  max_in_flight: int = 0, queue_timeout: float | None = None, workers: int | None = None,
                  pause_gc: bool = True, fast_path: bool = False, config: dict[str, Any] | None = None) -> None:
-        from .transport import open_transport
-
         self.hosts = parse_hosts(hosts)
         self.read_policy = read_policy or ReadPolicy()
         self.batch_policy = batch_policy or BatchPolicy()
@@ -130,10 +148,9 @@ class Client:
         self.pause_gc = bool(pause_gc)
         self._closed = False
         self._transport = open_transport(transport, self.hosts, config=config)
-        if fast_path and not self._transport.numpy_batches:
-            self._transport.close()
-            raise ConfigError(f"fast_path needs transport='aerospike-py' (this client's is {self._transport.name!r})")
-        self.fast_path = bool(fast_path)
+        if fast_path:
+            warn_fast_path_gone()
+        self.fast_path = False
         self._executor: ThreadPoolExecutor | None = None
         self._detached: list[Any] = []
         self._lock = threading.Lock()
@@ -178,8 +195,6 @@ class Client:
 
     def read_batch(self, keys: Iterable[Any], schema: Any, **kwargs: Any):
         """:func:`aerodf.read_batch` with this client; see there."""
-        from .batch import read_batch
-
         return read_batch(keys, schema, client=self, **kwargs)
 
     def detach(self, pool: Any) -> None:
@@ -216,3 +231,109 @@ class Client:
 def connect(hosts: Any = None, **kwargs: Any) -> Client:
     """Connect to a cluster; see :class:`Client` for the options."""
     return Client(hosts, **kwargs)
+
+
+@contextmanager
+def session(client: Client | None, hosts: Any = None, **kwargs: Any) -> Iterator[Client]:
+    """``client`` itself, or a client on ``hosts`` opened for one call and closed after it
+    (``kwargs``: its options)."""
+    if client is not None:
+        yield client
+        return
+    c = Client(hosts, **kwargs)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def read_batch(
+    keys: Iterable[Any],
+    schema: Any,
+    *,
+    namespace: str | None = None,
+    set: str | None = None,
+    client: Client | None = None,
+    hosts: Any = None,
+    chunk_size: int = 5000,
+    max_in_flight: int | None = None,
+    on_missing: str = "null",
+    on_type_error: str = "raise",
+    output: str = "pandas",
+    dtype_backend: str = "pyarrow",
+    with_key: bool | str = False,
+    with_meta: bool = False,
+    progress: bool | None = None,
+    policy: BatchPolicy | None = None,
+    **policy_overrides: Any,
+):
+    """Read records by key into a typed frame, in key order.
+
+    Parameters
+    ----------
+    keys
+        User keys (a list, NumPy array, pandas / polars Series or Arrow array
+        of int, str or bytes) with ``namespace`` and ``set``, or full
+        ``(namespace, set, key)`` tuples.
+    schema
+        A :class:`~aerodf.Schema` or anything it accepts (``{"age": "int32"}``,
+        a pyarrow schema, a NumPy dtype ...). Only its bins are requested.
+    namespace, set
+        Where plain user keys live.
+    client, hosts
+        An open :class:`~aerodf.Client`, or seed hosts to connect to for this
+        call only.
+    chunk_size
+        Keys per batch request.
+    max_in_flight
+        With ``hosts``: the temporary client's in-flight bound. With
+        ``client``: at most this many of this call's chunks at once (the
+        client's own bound still applies).
+    on_missing
+        A record that does not exist (or that the policy's ``filter``
+        expression rejects) becomes a row of nulls (``"null"``), is left out
+        (``"drop"``), or raises :class:`~aerodf.RecordNotFoundError` listing
+        every missing key (``"raise"``).
+    on_type_error
+        A bin of the wrong type or an integer too wide for its field raises
+        (``"raise"``, naming key and bin) or becomes null (``"null"``).
+    output
+        ``"pandas"``, ``"polars"``, ``"arrow"`` (a ``pyarrow.Table``) or
+        ``"numpy"`` (a structured array; masked where values are null).
+    dtype_backend
+        For pandas: ``"pyarrow"`` (zero-copy ``ArrowDtype`` columns),
+        ``"numpy_nullable"`` (masked dtypes; a stored NaN stays NaN, distinct
+        from ``<NA>``) or ``"numpy"`` (an integer column with nulls becomes
+        ``object``: exact ints and ``None``, never a lossy float64).
+    with_key
+        Add the user key as a first column (named ``"key"``, or the string given).
+    with_meta
+        Add ``generation`` and ``ttl`` (seconds; -1 = never expires) columns.
+    progress
+        Show a tqdm progress bar (default: only on an interactive terminal).
+    policy, **policy_overrides
+        A :class:`~aerodf.BatchPolicy`, or fields to override on the client's
+        default (``total_timeout=500``, ``max_retries=0`` ...).
+
+    Returns
+    -------
+    pandas.DataFrame | polars.DataFrame | pyarrow.Table | numpy.ndarray
+
+    Examples
+    --------
+    >>> df = aerodf.read_batch(range(1000), {"age": "int32", "name": "string"},
+    ...                        namespace="test", set="users", hosts="127.0.0.1:3000")  # doctest: +SKIP
+    """
+    schema = schema if isinstance(schema, Schema) else Schema(schema)
+    key_name = check_read_options(schema, output, dtype_backend, on_missing, on_type_error, chunk_size,
+                                  with_key, with_meta)
+    source = KeySource(keys, namespace, set)
+    with session(client, hosts, max_in_flight=max_in_flight or 0) as c:
+        pol = resolve(c.batch_policy, policy, policy_overrides)
+        per_call = max_in_flight if (max_in_flight and c is client) else c.workers
+        with gcpause.paused(c.pause_gc):
+            table = read_chunks(c, source, schema, pol, chunk_size=chunk_size,
+                                concurrency=max(1, min(per_call, c.workers)), on_missing=on_missing,
+                                on_type_error=on_type_error, strings=strings_for(output), key_name=key_name,
+                                with_meta=with_meta, progress=want_progress(progress))
+    return convert(table, output, dtype_backend=dtype_backend)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .protocol import resultcodes as RC
+
 
 class AerodfError(Exception):
     """Root of every error aerodf raises."""
@@ -129,27 +131,27 @@ class GenerationError(AerospikeServerError):
     """A generation check failed: the record changed since it was read."""
 
 
-OVERLOAD_CODES = frozenset({14, 18, 32, 152, 211})
+OVERLOAD_CODES = frozenset({RC.KEY_BUSY, RC.DEVICE_OVERLOAD, RC.XDR_KEY_BUSY, RC.BATCH_QUEUES_FULL, RC.QUERY_QUEUE_FULL})
 
 # Client-side codes (negative) that mean "no usable connection" in the C client.
-CONNECTION_CODES = frozenset({-7, -8, -10, -11, -14})
+CONNECTION_CODES = frozenset({RC.NO_MORE_CONNECTIONS, RC.INVALID_NODE, RC.CONNECTION_ERROR, RC.ASYNC_CONNECTION, RC.MAX_ERROR_RATE})
 
 
 def error_for_code(code: int | None, message: str, **kw: Any) -> AerospikeServerError:
     """The exception class for an Aerospike result code (server or client side)."""
-    if code == 2:
+    if code == RC.KEY_NOT_FOUND:
         return RecordNotFoundError(message, code=code, **kw)
-    if code in (9, -15):  # server timeout; no response before the client's timeout
+    if code in (RC.TIMEOUT, RC.NO_RESPONSE):  # server timeout; no response before the client's timeout
         return TimeoutError_(message, code=code, **kw)
     if code in CONNECTION_CODES:
         return ClusterConnectionError(message, code=code, **kw)
     if code in OVERLOAD_CODES:
         return OverloadError(message, code=code, **kw)
-    if code == 13:
+    if code == RC.RECORD_TOO_BIG:
         return RecordTooBigError(message, code=code, **kw)
-    if code == 3:
+    if code == RC.GENERATION_ERROR:
         return GenerationError(message, code=code, **kw)
-    if code == 12:
+    if code == RC.BIN_TYPE_ERROR:
         return IncompatibleBinError(message, code=code, **kw)
     return AerospikeServerError(message, code=code, **kw)
 

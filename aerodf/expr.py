@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .protocol.constants import PT_BLOB, PT_BOOL, PT_FLOAT, PT_INTEGER, PT_LIST, PT_MAP, PT_STRING
 from .schema import Bool, Bytes, Float, Int, List, Map, Schema, String, Timestamp
 
 # ----------------------------------------------------------------------------- the tree
@@ -50,6 +51,19 @@ class Expr:
 @dataclass(frozen=True)
 class Col(Expr):
     name: str
+
+
+@dataclass(frozen=True)
+class TimeValue:
+    """A datetime literal as polars holds it: an integer count of ``unit``."""
+
+    value: int
+    unit: str
+
+    def to_unit(self, unit: str) -> int:
+        scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+        ns = self.value * scale[self.unit]
+        return ns // scale[unit]
 
 
 @dataclass(frozen=True)
@@ -162,7 +176,9 @@ def columns(e: Expr) -> set[str]:
 _BIN_TYPE = {Int: "int", Timestamp: "int", Float: "float", String: "str", Bool: "bool", Bytes: "blob",
              List: "list", Map: "map"}
 # particle types, for the type guards under OR / NOT
-_PARTICLE = {"int": 1, "float": 2, "str": 3, "blob": 4, "bool": 17, "map": 19, "list": 20}
+# the particle type a pushed expression checks for each storage kind
+PARTICLE_OF = {"int": PT_INTEGER, "float": PT_FLOAT, "str": PT_STRING, "blob": PT_BLOB, "bool": PT_BOOL, "map": PT_MAP,
+               "list": PT_LIST}
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -350,8 +366,6 @@ class _Translator:
 
     def _literal_for(self, col: Expr, v: Any) -> Lit:
         """A literal converted to the column's storage (timestamps -> integers)."""
-        from .polars_expr import TimeValue
-
         if isinstance(col, Col) and col.name in self.schema:
             t = self.schema[col.name].type
             if isinstance(t, Timestamp) and isinstance(v, dt.datetime):
@@ -365,7 +379,7 @@ class _Translator:
     def _guard(self, exp: tuple, bins: frozenset[str], types: dict[str, str], guarded: bool) -> tuple:
         if not guarded or not bins:
             return exp
-        checks = [("eq", ("bin_type", b), ("lit", _PARTICLE[types[b]])) for b in sorted(bins)]
+        checks = [("eq", ("bin_type", b), ("lit", PARTICLE_OF[types[b]])) for b in sorted(bins)]
         cond = checks[0] if len(checks) == 1 else ("and", *checks)
         return ("cond", cond, exp, ("lit", False))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Iterable
 
+from .client import session
 from .errors import ConfigError, SchemaError
 from .schema import Bool, Bytes, DataType, Field, Float, Int, List, Map, Schema, String, Vector
 
@@ -127,14 +128,9 @@ def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] 
     >>> schema = aerodf.infer_schema("test", "users", hosts="127.0.0.1:3000")  # doctest: +SKIP
     >>> print(schema)  # doctest: +SKIP
     """
-    from .client import Client
-
     if on_conflict not in ("warn", "raise"):
         raise ConfigError(f"on_conflict must be 'warn' or 'raise', not {on_conflict!r}")
-    owns = client is None
-    if owns:
-        client = Client(hosts)
-    try:
+    with session(client, hosts) as client:
         if keys is not None:
             keys = list(keys)[:sample]
             chunk = client.transport.batch_read([(namespace, set or "", k) for k in keys], None,
@@ -142,9 +138,6 @@ def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] 
             records = [b for b in chunk.bins if b is not None]
         else:
             records = client.transport.sample(namespace, set, sample, client.query_policy)
-    finally:
-        if owns:
-            client.close()
     if not records:
         raise SchemaError(f"no records found to infer a schema from in {namespace}.{set}")
     return infer_from_records(records, on_conflict=on_conflict)

@@ -94,7 +94,7 @@ def scan(
 
     def source(with_columns: list[str] | None, predicate: Any, n_rows: int | None,
                batch_size_hint: int | None) -> Iterator[pl.DataFrame]:
-        from .query import iter_batches
+        from .query import stream_batches
 
         cols = list(with_columns) if with_columns is not None else list(full_schema.names())
         head_first = n_rows is not None and predicate is not None
@@ -103,7 +103,7 @@ def scan(
         kwargs = dict(columns=value_cols, client=client, hosts=hosts, max_in_flight=max_in_flight,
                       batch_size=batch_size, with_key=key_name if key_name in cols else False, key_type=key_type,
                       with_meta=with_meta and ("generation" in cols or "ttl" in cols),
-                      on_type_error=on_type_error, strings="string_view", _plan_out=plan_out, policy=policy,
+                      on_type_error=on_type_error, strings="string_view", on_plan=plan_out.append, policy=policy,
                       **policy_overrides)
         if state.dry is not None:
             # explain(): plan only, read nothing
@@ -119,7 +119,7 @@ def scan(
         if predicate is not None and not head_first:
             needed = _pred_cols(predicate)
             kwargs["columns"] = value_cols + [c for c in schema.names if c in needed and c not in value_cols]
-        stream = iter_batches(namespace, set, schema,
+        stream = stream_batches(namespace, set, schema,
                               where=None if head_first else predicate,
                               max_records=n_rows, **kwargs)
         emitted = 0

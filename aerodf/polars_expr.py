@@ -10,11 +10,10 @@ an error: the full predicate is re-applied on the client anyway.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from .expr import (
-    Arith, Between, Cmp, Col, Expr, IsIn, IsNull, Length, Lit, Not, Opaque, StrMatch, and_, or_,
+    Arith, Between, Cmp, Col, Expr, IsIn, IsNull, Length, Lit, Not, Opaque, StrMatch, TimeValue, and_, or_,
 )
 
 _CMP = {"Eq": "eq", "NotEq": "ne", "Gt": "gt", "GtEq": "ge", "Lt": "lt", "LtEq": "le"}
@@ -22,19 +21,6 @@ _FLIP = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
 _ARITH = {"Plus": "add", "Minus": "sub", "Multiply": "mul", "TrueDivide": "div"}
 _UNITS = {"Nanoseconds": "ns", "Microseconds": "us", "Milliseconds": "ms"}
 _CLOSED = {"Both": "both", "Left": "left", "Right": "right", "None": "none"}
-
-
-@dataclass(frozen=True)
-class TimeValue:
-    """A datetime literal as polars holds it: an integer count of ``unit``."""
-
-    value: int
-    unit: str
-
-    def to_unit(self, unit: str) -> int:
-        scale = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
-        ns = self.value * scale[self.unit]
-        return ns // scale[unit]
 
 
 def from_polars(expr: Any) -> Expr:

@@ -15,14 +15,14 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
 from . import gcpause
 from .arrow import ChunkContext, build_column, build_key
-from .batch import _progress_bar, _want_progress
-from .client import Client
+from .progress import progress_bar, want_progress
+from .client import Client, session
 from .errors import AerospikeServerError, ConfigError, TimeoutError_
 from .expr import Expr, Plan, columns as expr_columns, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
@@ -151,7 +151,6 @@ def iter_batches(
     on_type_error: str = "raise",
     strings: str = "string",
     policy: QueryPolicy | None = None,
-    _plan_out: list | None = None,
     **policy_overrides: Any,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a set (or the part matching ``where``) as Arrow record batches.
@@ -191,6 +190,36 @@ def iter_batches(
     policy, **policy_overrides
         A :class:`~aerodf.QueryPolicy` or overrides of the client's.
     """
+    yield from stream_batches(namespace, set, schema, where=where, columns=columns, client=client, hosts=hosts,
+                              max_records=max_records, partitions=partitions, max_in_flight=max_in_flight,
+                              batch_size=batch_size, with_key=with_key, key_type=key_type, with_meta=with_meta,
+                              on_type_error=on_type_error, strings=strings, policy=policy, **policy_overrides)
+
+
+def stream_batches(
+    namespace: str,
+    set: str | None,
+    schema: Any,
+    *,
+    where: Any = None,
+    columns: list[str] | None = None,
+    client: Client | None = None,
+    hosts: Any = None,
+    max_records: int | None = None,
+    partitions: Any = None,
+    max_in_flight: int | None = None,
+    batch_size: int = 10_000,
+    with_key: bool | str = False,
+    key_type: str = "int64",
+    with_meta: bool = False,
+    on_type_error: str = "raise",
+    strings: str = "string",
+    policy: QueryPolicy | None = None,
+    on_plan: Callable[[Any], None] | None = None,
+    **policy_overrides: Any,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`iter_batches`, and ``on_plan(plan)`` called with the pushdown plan before
+    anything is read (for :func:`aerodf.explain` and the polars source)."""
     schema = schema if isinstance(schema, Schema) else Schema(schema)
     if not schema.fields:
         raise ConfigError("the schema has no fields: name the bins to read")
@@ -205,23 +234,17 @@ def iter_batches(
     read_schema = schema.select(needed)
     key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
 
-    owns = client is None
-    if owns:
-        client = Client(hosts, max_in_flight=max_in_flight or 0)
-    try:
+    with session(client, hosts, max_in_flight=max_in_flight or 0) as client:
         pol = resolve(client.query_policy, policy, policy_overrides)
         indexes = _indexes(client, namespace, set) if tree is not None else {}
         p = make_plan(tree, read_schema, indexes=indexes)
-        if _plan_out is not None:
-            _plan_out.append(p)
+        if on_plan is not None:
+            on_plan(p)
         yield from _stream(client, namespace, set, read_schema, out_cols, p, residual, native, pol,
                            max_records=max_records, partitions=partitions,
                            concurrency=_concurrency(max_in_flight, client),
                            batch_size=batch_size, key_name=key_name, key_type=_key_type(key_type),
                            with_meta=with_meta, on_type_error=on_type_error, strings=strings)
-    finally:
-        if owns:
-            client.close()
 
 
 def _row_schema(schema: Schema, key_name: str | None, key_type: pa.DataType, with_meta: bool,
@@ -371,7 +394,7 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
 def _unread(failures: list[AerospikeServerError], delivered: int) -> AerospikeServerError:
     """One error for every range of a scan that failed: the first failure's type and
     code, every partition not read, and how many rows were delivered before."""
-    from .transport.base import unread_message
+    from .records import unread_message
 
     first = failures[0]
     left = sorted({p for f in failures for p in f.partitions})
@@ -484,7 +507,7 @@ def read_query(
                           batch_size=batch_size, with_key=with_key, key_type=key_type, with_meta=with_meta,
                           on_type_error=on_type_error, strings=strings_for(output), policy=policy,
                           **policy_overrides)
-    bar = _progress_bar(max_records or 0, _want_progress(progress), desc="read_query")
+    bar = progress_bar(max_records or 0, want_progress(progress), desc="read_query")
     batches = []
     try:
         for batch in stream:

@@ -7,15 +7,16 @@ The reverse mappings (pyarrow schema or NumPy dtype to fields) live here too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from .errors import SchemaError
-from .schema import (
-    Bool, Bytes, DataType, Field, Float, Int, List, Map, Schema, String, Timestamp, Vector,
-)
+from .types import Bool, Bytes, DataType, Field, Float, Int, List, Map, String, Timestamp, Vector
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .schema import Schema
 
 
 class TypeVisitor:

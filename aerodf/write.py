@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import gcpause
-from .batch import _want_progress
-from .client import Client
+from .progress import progress_bar, want_progress
+from .client import Client, session
 from .errors import (
     AerospikeServerError, ClusterConnectionError, ConfigError, DataError, SchemaError,
     TimeoutError_, describe_keys,
@@ -29,7 +29,7 @@ from .errors import (
 from .policy import Exists, GenerationCheck, WritePolicy, check_ttl, resolve
 from .protocol import resultcodes as RC
 from .schema import Bool, Bytes, Float, Int, List, Map, Schema, String, Timestamp, Vector
-from .transport.base import WriteResult
+from .records import WriteResult
 from .typemap import from_arrow_type, to_arrow_type
 
 EXISTS = {e.value: e for e in Exists}
@@ -469,10 +469,7 @@ def write_frame(
     schema, body = _schema_for(body, key, schema)
     metas = _metas(table, ttl, generation, key)
 
-    owns = client is None
-    if owns:
-        client = Client(hosts, max_in_flight=max_in_flight or 0)
-    try:
+    with session(client, hosts, max_in_flight=max_in_flight or 0) as c:
         changes = dict(policy_overrides)
         changes.setdefault("send_key", send_key)
         changes.setdefault("exists", EXISTS[exists])
@@ -480,13 +477,10 @@ def write_frame(
             changes.setdefault("generation_check", GenerationCheck.EQ)
         if isinstance(ttl, int) and not isinstance(ttl, bool):
             changes.setdefault("ttl", ttl)
-        pol = resolve(client.write_policy, policy, changes)
-        with gcpause.paused(client.pause_gc):
-            report = _write(client, namespace, set, key, user_keys, schema, body, metas, pol, chunk_size,
-                            remove_nulls, _want_progress(progress), max_in_flight if not owns else None)
-    finally:
-        if owns:
-            client.close()
+        pol = resolve(c.write_policy, policy, changes)
+        with gcpause.paused(c.pause_gc):
+            report = _write(c, namespace, set, key, user_keys, schema, body, metas, pol, chunk_size,
+                            remove_nulls, want_progress(progress), max_in_flight if c is client else None)
     if raise_on_error and not report.ok:
         raise WriteError(f"{len(report._failed)} row(s) failed and {len(report._in_doubt)} are in doubt: "
                          f"{describe_keys(report.failed_keys + report.in_doubt_keys)}", report)
@@ -526,7 +520,6 @@ def _int_column(table: pa.Table, name: str) -> list[int | None]:
 def _write(client: Client, namespace: str, set_name: str, key_name: str, user_keys: list[Any], schema: Schema,
            table: pa.Table, metas, policy: WritePolicy, chunk_size: int, remove_nulls: bool, progress: bool,
            per_call: int | None) -> WriteReport:
-    from .batch import _progress_bar
     from .pipeline import pipelined
 
     n = len(user_keys)
@@ -575,7 +568,7 @@ def _write(client: Client, namespace: str, set_name: str, key_name: str, user_ke
                     results[i] = r
         return results
 
-    bar = _progress_bar(n, progress, desc="write_frame") if n else None
+    bar = progress_bar(n, progress, desc="write_frame") if n else None
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     try:
         for s, e, results in pipelined(client.executor(), bounds, send, concurrency):

@@ -35,8 +35,7 @@ def feature_set(aerospike_server):
     frame = pl.DataFrame(rows[:7] + rows[8:])
     with aerodf.connect(aerospike_server.hosts) as c:
         aerodf.write_frame(frame, "test", "features", client=c)
-        c.transport.put(("test", "features", 7), {k: v for k, v in rows[7].items() if k != "key"},
-                        c.write_policy)
+        aerodf.write_frame(pl.DataFrame([rows[7]]), "test", "features", client=c)  # no ctr_7d bin
     return "features"
 
 

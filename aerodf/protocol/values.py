@@ -108,7 +108,7 @@ def decode_particle(ptype: int, data: bytes) -> Any:
 
 # ------------------------------------------------------------ msgpack dialect
 
-def _pack_str_header(out: bytearray, n: int) -> None:
+def pack_str_header(out: bytearray, n: int) -> None:
     if n < 32:
         out.append(0xA0 | n)
     elif n < 256:
@@ -122,7 +122,7 @@ def _pack_str_header(out: bytearray, n: int) -> None:
 _ARRAY, _MAP = (0x90, b"\xdc", b"\xdd"), (0x80, b"\xde", b"\xdf")  # fix, 16-bit, 32-bit count headers
 
 
-def _pack_count_header(out: bytearray, n: int, kind: tuple[int, bytes, bytes]) -> None:
+def pack_count_header(out: bytearray, n: int, kind: tuple[int, bytes, bytes]) -> None:
     fix, c16, c32 = kind
     if n < 16:
         out.append(fix | n)
@@ -132,11 +132,11 @@ def _pack_count_header(out: bytearray, n: int, kind: tuple[int, bytes, bytes]) -
         out += c32 + n.to_bytes(4, "big")
 
 
-def _pack_array_header(out: bytearray, n: int) -> None:
-    _pack_count_header(out, n, _ARRAY)
+def pack_array_header(out: bytearray, n: int) -> None:
+    pack_count_header(out, n, _ARRAY)
 
 
-def _pack_int(out: bytearray, v: int) -> None:
+def pack_int(out: bytearray, v: int) -> None:
     if 0 <= v < 128:
         out.append(v)
     elif -32 <= v < 0:
@@ -169,27 +169,27 @@ def _pack_into(out: bytearray, v: Any) -> None:
     elif v is False:
         out.append(0xC2)
     elif isinstance(v, int):
-        _pack_int(out, v)
+        pack_int(out, v)
     elif isinstance(v, float):
         out += b"\xcb" + _F64.pack(v)
     elif isinstance(v, str):
         b = v.encode()
-        _pack_str_header(out, len(b) + 1)
+        pack_str_header(out, len(b) + 1)
         out.append(PT_GEOJSON if isinstance(v, GeoJSON) else PT_STRING)
         out += b
     elif isinstance(v, (bytes, bytearray, memoryview)):
         b = bytes(v)
-        _pack_str_header(out, len(b) + 1)
+        pack_str_header(out, len(b) + 1)
         out.append(PT_BLOB)
         out += b
     elif isinstance(v, msgpack.ExtType):  # before tuple: ExtType is a namedtuple
         out += msgpack.packb(v)
     elif isinstance(v, (list, tuple)):
-        _pack_array_header(out, len(v))
+        pack_array_header(out, len(v))
         for item in v:
             _pack_into(out, item)
     elif isinstance(v, dict):
-        _pack_count_header(out, len(v), _MAP)
+        pack_count_header(out, len(v), _MAP)
         for k, item in v.items():
             _pack_into(out, k)
             _pack_into(out, item)
@@ -204,7 +204,7 @@ def packb(value: Any) -> bytes:
     return bytes(out)
 
 
-def _convert(v: Any) -> Any:
+def from_raw(v: Any) -> Any:
     if isinstance(v, bytes):
         if not v:
             return b""
@@ -217,16 +217,16 @@ def _convert(v: Any) -> Any:
     if isinstance(v, list):
         if v and isinstance(v[0], msgpack.ExtType):
             v = v[1:]  # an ordered list's flags element (server: ext of length 0, type = flags)
-        return [_convert(x) for x in v]
+        return [from_raw(x) for x in v]
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
             if isinstance(k, msgpack.ExtType):
                 continue  # ordered-map flags entry, or a wildcard
-            k = _convert(k)
+            k = from_raw(k)
             if isinstance(k, list):
                 k = tuple(k)
-            out[k] = _convert(x)
+            out[k] = from_raw(x)
         return out
     return v
 
@@ -237,7 +237,7 @@ def unpackb(data: bytes) -> Any:
         raw = msgpack.unpackb(data, raw=True, strict_map_key=False, use_list=True)
     except (ValueError, msgpack.UnpackException, TypeError) as exc:
         raise ValueCodecError(f"bad msgpack: {exc}") from None
-    return _convert(raw)
+    return from_raw(raw)
 
 
 def unpack_raw(data: bytes) -> Any:

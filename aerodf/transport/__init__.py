@@ -6,17 +6,20 @@ Transports share one interface (:class:`~aerodf.transport.base.Transport`):
     The official ``aerospike`` client: the default, complete transport.
 ``aerospike-py``
     The optional Rust-core client (``pip install aerodf[aerospike-py]``):
-    native async for :mod:`aerodf.aio` and the NumPy fast path.
+    native async for :mod:`aerodf.aio`; scans through the official client.
 ``wire``
-    aerodf's own protocol client for numeric batch reads, decoded straight
-    into columns; everything else through the official client.
+    aerodf's own protocol client (:mod:`aerodf.wire`): batch reads and scans
+    of any schema decoded straight into Arrow columns (the
+    :class:`~aerodf.transport.base.ColumnarReads` capability); the rest
+    through the official client (:class:`~aerodf.transport.base.Delegating`).
 ``auto``
     ``aerospike-py`` when it is installed, else ``official``.
 """
 
 from __future__ import annotations
 
-from .base import RecordsChunk, Transport
+from ..records import RecordsChunk
+from .base import Transport
 
 TRANSPORTS = ("official", "aerospike-py", "wire", "auto")
 

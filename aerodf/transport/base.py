@@ -1,38 +1,14 @@
-"""The interface every transport implements, in aerodf's own terms."""
+"""The interface every transport implements, in aerodf's own terms (and the
+capabilities some add), so callers never depend on a client library."""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..policy import BatchPolicy, QueryPolicy, WritePolicy
-
-Key = tuple  # (namespace, set, user key)
-
-
-@dataclass
-class RecordsChunk:
-    """The answer to one batch read, in request order.
-
-    ``codes[i]`` is the per-record result code (0 found, 2 not found, 27
-    filtered out ...), ``bins[i]`` the record's bins (None unless found),
-    ``generations[i]`` / ``ttls[i]`` its metadata (ttl -1 = never expires).
-    """
-
-    codes: list[int]
-    bins: list[dict[str, Any] | None]
-    generations: list[int]
-    ttls: list[int]
-
-
-class WriteResult(NamedTuple):
-    """Outcome of one record of a batch write."""
-
-    code: int
-    in_doubt: bool
-    message: str
+from ..records import Key, RecordsChunk, WriteResult
 
 
 def parse_sindex_list(raw: str, namespace: str, set_name: str | None) -> dict[str, str]:
@@ -54,38 +30,29 @@ def parse_sindex_list(raw: str, namespace: str, set_name: str | None) -> dict[st
     return out
 
 
-def partition_ranges(pids: list[int]) -> str:
-    """``0-9, 12`` for error messages."""
-    out, start = [], None
-    for i, p in enumerate(pids):
-        if start is None:
-            start = p
-        if i + 1 == len(pids) or pids[i + 1] != p + 1:
-            out.append(f"{start}-{p}" if p != start else f"{p}")
-            start = None
-    return ", ".join(out) or "none"
-
-
-def unread_message(message: str, partitions: list[int]) -> str:
-    return f"{message}; partitions not read: {partition_ranges(partitions)}"
-
-
 class Transport(abc.ABC):
-    """A connection to one cluster."""
+    """A connection to one cluster: everything aerodf's readers and writers call.
+
+    Each implementation maps its client library's exceptions onto
+    :mod:`aerodf.errors` in its own module, once (``map_error``), so callers
+    see only aerodf's error tree. Capabilities beyond the required methods
+    are declared by class, never probed by ``hasattr``:
+
+    * :class:`ColumnarReads`: batch reads and scans decoded straight into
+      Arrow columns (the ``wire`` transport). ``columnar`` says whether they
+      are usable on this connection (False, e.g., with TLS configured).
+    * ``writes_nul_strings``: whether a string holding a NUL byte is written
+      as given (the official client cuts it at the NUL).
+    """
 
     name: str = "abstract"
-    numpy_batches: bool = False  # has batch_read_numpy (aerodf.fastpath)
-    columnar: bool = False  # has wire_plan + read_plan: schemas decoded straight into columns (wire)
-    # writes a string holding a NUL byte as given (the official client cuts it at the NUL)
+    columnar: bool = False
     writes_nul_strings: bool = True
 
     @abc.abstractmethod
     def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
-        """Read ``keys`` (``bins=None`` all bins, ``[]`` metadata only)."""
-
-    @abc.abstractmethod
-    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
-        """Up to ``n`` records' bins from a scan (for schema inference)."""
+        """Read ``keys`` (``bins=None`` all bins, ``[]`` metadata only); raises an
+        :class:`~aerodf.AerospikeServerError` naming the keys not read."""
 
     @abc.abstractmethod
     def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
@@ -93,8 +60,20 @@ class Transport(abc.ABC):
         """Write one record per key (bins from ``rows``, per-row ``ttl`` / ``gen`` from ``metas``)."""
 
     @abc.abstractmethod
-    def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
-        """Write one record."""
+    def query_range(self, namespace: str, set_name: str | None, bins: list[str] | None, policy: QueryPolicy, *,
+                    begin: int, count: int, server_filter: tuple | None, native_filter: Any,
+                    index: tuple | None, max_records: int | None, on_record: Callable[..., bool]) -> None:
+        """Stream the records of partitions ``begin .. begin+count-1`` to
+        ``on_record(user_key, generation, ttl, bins)`` (return False to stop); raises
+        naming the partitions not read."""
+
+    @abc.abstractmethod
+    def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
+        """``{bin: "numeric" | "string"}`` of the plain secondary indexes on a set."""
+
+    @abc.abstractmethod
+    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
+        """Up to ``n`` records' bins from a scan (for schema inference)."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -105,3 +84,60 @@ class Transport(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ColumnarReads(abc.ABC):
+    """The capability of reading straight into Arrow columns from a compiled plan."""
+
+    columnar: bool = True
+
+    @abc.abstractmethod
+    def wire_plan(self, schema: Any) -> Any:
+        """The compiled plan of ``schema``, or None when this schema cannot be read so."""
+
+    @abc.abstractmethod
+    def covers(self, policy: BatchPolicy) -> bool:
+        """Whether a batch read under ``policy`` can run columnar."""
+
+    @abc.abstractmethod
+    def read_plan(self, keys: Sequence[Key], plan: Any, policy: BatchPolicy) -> Any:
+        """One batch read decoded into columns (a chunk :mod:`aerodf.batch` assembles)."""
+
+    @abc.abstractmethod
+    def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
+        """Whether a scan or query with these filters can run columnar."""
+
+    @abc.abstractmethod
+    def scan_range(self, namespace: str, set_name: str | None, plan: Any, policy: QueryPolicy, *,
+                   begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
+                   server_filter: tuple | None = None, index: tuple | None = None,
+                   on_type_error: str, strings: str, batch_size: int, row_counter: Any,
+                   emit: Callable[..., Any], stop: Any) -> None:
+        """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit``."""
+
+
+class Delegating(Transport):
+    """A transport serving what it covers itself and the rest through ``delegate``
+    (another, complete transport): one place forwards, not each subclass."""
+
+    delegate: Transport
+
+    def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
+        return self.delegate.batch_read(keys, bins, policy)
+
+    def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
+                    batch: BatchPolicy, metas: Sequence[dict[str, int] | None] | None = None) -> list[WriteResult]:
+        return self.delegate.batch_write(keys, rows, policy, batch, metas)
+
+    def query_range(self, namespace: str, set_name: str | None, bins: list[str] | None, policy: QueryPolicy,
+                    **kw: Any) -> None:
+        return self.delegate.query_range(namespace, set_name, bins, policy, **kw)
+
+    def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
+        return self.delegate.sindexes(namespace, set_name)
+
+    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
+        return self.delegate.sample(namespace, set_name, n, policy)
+
+    def close(self) -> None:
+        self.delegate.close()

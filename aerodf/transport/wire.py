@@ -18,18 +18,19 @@ import logging
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..policy import BatchPolicy, QueryPolicy, WritePolicy
+from ..policy import BatchPolicy, QueryPolicy
 from ..wire import batch as wb
 from ..wire.cluster import Cluster
 from ..wire.columns import WirePlan, plan_of
 from ..wire.expr import encode, index_range
-from .base import Key, RecordsChunk, Transport, WriteResult
+from ..records import Key
+from .base import ColumnarReads, Delegating
 
 
 log = logging.getLogger("aerodf")
 
 
-class WireTransport(Transport):
+class WireTransport(ColumnarReads, Delegating):
     """Columnar batch reads over aerodf's own connections; the rest via the official client."""
 
     name = "wire"
@@ -96,25 +97,8 @@ class WireTransport(Transport):
                    filter_exp=encode(server_filter) if server_filter is not None else None,
                    index_range=index_range(index) if index is not None else None).run(begin, count, emit, stop)
 
-    # everything else: the official client
-    def batch_read(self, keys: Sequence[Key], bins: list[str] | None, policy: BatchPolicy) -> RecordsChunk:
-        return self.delegate.batch_read(keys, bins, policy)
-
-    def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
-        return self.delegate.sample(namespace, set_name, n, policy)
-
-    def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
-        return self.delegate.sindexes(namespace, set_name)
-
-    def query_range(self, *args: Any, **kw: Any) -> None:
-        return self.delegate.query_range(*args, **kw)
-
-    def batch_write(self, keys: Sequence[Key], rows: Sequence[dict[str, Any]], policy: WritePolicy,
-                    batch: BatchPolicy, metas: Sequence[dict[str, int] | None] | None = None) -> list[WriteResult]:
-        return self.delegate.batch_write(keys, rows, policy, batch, metas)
-
-    def put(self, key: Key, bins: dict[str, Any], policy: WritePolicy) -> None:
-        self.delegate.put(key, bins, policy)
+    # everything else (batch reads with a native filter, queries through the official
+    # client's scans, writes, sample, sindexes): the official client, via Delegating
 
     def close(self) -> None:
         if self.cluster is not None:

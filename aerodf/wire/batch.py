@@ -53,7 +53,7 @@ from ..protocol.message import (
     parse_ops,
 )
 from ..protocol.values import ValueCodecError, decode_particle
-from ..transport.base import RecordsChunk
+from ..records import RecordsChunk
 from .cluster import Cluster, Node
 from .columns import Column, WirePlan, assign, decode
 from .walk import Located, be, locate, looks_last, padded, walk_exact

@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from ..arrow import F32_LIMIT
 from ..schema import Bool, Bytes, Float, Int, List, Map, Schema, String, Timestamp, Vector
+from ..protocol.constants import MAX_BIN_NAME
 from ..typemap import to_arrow_type
 from .walk import be, be_raw
 
@@ -66,7 +67,7 @@ def plan_of(schema: Schema) -> WirePlan | None:
             bins.append(f.bin_name)
         slot.append(bins.index(f.bin_name))
     enc = [b.encode() for b in bins]
-    if not enc or any(len(b) > 15 for b in enc):
+    if not enc or any(len(b) > MAX_BIN_NAME for b in enc):
         return None
     names = np.zeros((len(enc), 16), dtype=np.uint8)
     for i, b in enumerate(enc):

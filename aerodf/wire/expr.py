@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..protocol import expcodes as X
-from ..protocol.values import _pack_array_header as _array, _pack_int as _int, _pack_str_header
+from ..protocol.values import pack_array_header as _array, pack_int as _int, pack_str_header
 
 _CMP = {"eq": X.EQ, "ne": X.NE, "gt": X.GT, "ge": X.GE, "lt": X.LT, "le": X.LE}
 _ARITH = {"add": X.ADD, "sub": X.SUB, "mul": X.MUL, "div": X.DIV}
@@ -90,7 +90,7 @@ def _value(out: bytearray, v: Any) -> None:
 
 
 def _str(out: bytearray, b: bytes) -> None:
-    _pack_str_header(out, len(b))
+    pack_str_header(out, len(b))
     out += b
 
 

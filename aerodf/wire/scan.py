@@ -31,7 +31,7 @@ from ..protocol.constants import FIELD_FILTER_EXP, FIELD_INDEX_RANGE, INFO1_COMP
 from ..protocol.framing import FrameError, FrameReader
 from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
-from ..transport.base import partition_ranges
+from ..records import partition_ranges
 from .batch import framed, record_bins, ttl_of
 from .cluster import Cluster
 from .columns import WirePlan, assign, decode, decode_key, scatter, with_exact
