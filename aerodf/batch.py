@@ -9,6 +9,7 @@ memory follows ``chunk_size``, not the size of the request.
 
 from __future__ import annotations
 
+import copy
 from operator import itemgetter
 from typing import Any
 
@@ -21,6 +22,7 @@ from .wire.columns import with_exact
 from .errors import (AerodfError, AerospikeServerError, ClusterConnectionError, ConfigError, RecordNotFoundError,
                      describe_keys, error_for_code)
 from .output import check_output
+from .layout import RowLayout
 from .pipeline import pipelined
 from .progress import progress_bar
 from .policy import BatchPolicy
@@ -142,12 +144,7 @@ def check_read_options(schema: Schema, output: str, dtype_backend: str, on_missi
         raise ConfigError(f"on_type_error must be 'raise' or 'null', not {on_type_error!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive integer, not {chunk_size!r}")
-    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
-    extra = ([key_name] if key_name else []) + (["generation", "ttl"] if with_meta else [])
-    clash = [n for n in extra if n in schema]
-    if clash:
-        raise ConfigError(f"column(s) {clash} exist in the schema; pass with_key='other_name'")
-    return key_name
+    return RowLayout.of(schema, with_key, with_meta).key_name
 
 
 def read_chunks(client: Any, source: KeySource, schema: Schema, policy: BatchPolicy, *,
@@ -232,13 +229,9 @@ class Assembly:
         self.source, self.schema, self.plan = source, schema, plan
         self.on_missing, self.on_type_error, self.strings = on_missing, on_type_error, strings
         self.key_name, self.with_meta = key_name, with_meta
-        fields = []
-        if key_name:
-            fields.append(pa.field(key_name, source.key_type(), nullable=False))
-        fields.extend(schema.to_arrow(strings=strings))
-        if with_meta:
-            fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
-        self.out_schema = pa.schema(fields)
+        self.out_schema = RowLayout(key_name, with_meta).arrow_schema(
+            schema, source.key_type() if key_name else None, strings=strings,
+            key_nullable=False)
         # a one-chunk request (the serving case) keeps its arrays as they are
         self.sinks = [sink_for(f.type, source.n) for f in self.out_schema] if chunks > 1 else None
         self.arrays: list[pa.Array] | None = None
@@ -247,8 +240,7 @@ class Assembly:
 
     def add(self, start: int, end: int, chunk: Any, user_keys: list[Any]) -> None:
         decode = _decode if self.plan is None else _decode_wire
-        arrays = decode(chunk, self.source, start, end, user_keys, self.schema, self.out_schema, self.on_missing,
-                        self.on_type_error, self.strings, self.key_name, self.with_meta, self.missing, self.plan)
+        arrays = decode(self, chunk, start, end, user_keys)
         if arrays is not None:
             if self.sinks is None:
                 self.arrays = arrays
@@ -284,9 +276,12 @@ def _check_codes(codes: list[int], keys: list[Any], offset: int) -> None:
             f"(row {offset + i})", key=keys[i], keys=[keys[j] for j, _ in errors])
 
 
-def _decode(chunk, source: KeySource, start: int, end: int, keys: list[Any], schema: Schema,
-            out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str, key_name: str | None,
-            with_meta: bool, missing: list[Any], plan: Any = None) -> list[pa.Array] | None:
+def _decode(asm: Assembly, chunk: Any, start: int, end: int, keys: list[Any]) -> list[pa.Array] | None:
+    """The columns of one answered chunk (a :class:`~aerodf.records.RecordsChunk`) under
+    the read's options (``asm``), or None when it adds no rows."""
+    source, schema, out_schema, missing = asm.source, asm.schema, asm.out_schema, asm.missing
+    on_missing, on_type_error, strings = asm.on_missing, asm.on_type_error, asm.strings
+    key_name, with_meta = asm.key_name, asm.with_meta
     codes = chunk.codes
     bins = chunk.bins
     offset = start
@@ -381,11 +376,12 @@ def _check_required(schema: Schema, found: np.ndarray, rows: np.ndarray | None, 
         raise missing_value(field, keys[i], start + i, record_missing=True)
 
 
-def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list[Any], schema: Schema,
-                 out_schema: pa.Schema, on_missing: str, on_type_error: str, strings: str, key_name: str | None,
-                 with_meta: bool, missing: list[Any], plan: Any) -> list[pa.Array] | None:
+def _decode_wire(asm: Assembly, chunk: Any, start: int, end: int, keys: list[Any]) -> list[pa.Array] | None:
     """:func:`_decode` for a wire chunk (:mod:`aerodf.wire.batch`): same rules; the columns
     come decoded, and rows the wire decoders refused go through the builders here."""
+    source, schema, out_schema, missing = asm.source, asm.schema, asm.out_schema, asm.missing
+    on_missing, on_type_error, strings = asm.on_missing, asm.on_type_error, asm.strings
+    key_name, with_meta = asm.key_name, asm.with_meta
     kept = _kept(chunk.codes, keys, start, on_missing, missing)
     if kept is None:
         return None
@@ -404,8 +400,9 @@ def _decode_wire(chunk: Any, source: KeySource, start: int, end: int, keys: list
                                  keep, strings))
     except AerodfError:
         # the general path over every row, decoded exactly, raises the general path's error
-        _decode(chunk.as_records(), source, start, end, keys, schema, out_schema, on_missing, on_type_error,
-                strings, key_name, with_meta, [])
+        shadow = copy.copy(asm)
+        shadow.missing = []  # this pass only finds the error; the keys missing are counted already
+        _decode(shadow, chunk.as_records(), start, end, keys)
         raise
     if with_meta:
         absent = None if found.all() else ~found

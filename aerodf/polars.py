@@ -24,6 +24,7 @@ import threading
 import weakref
 from typing import Any, Iterator
 
+from .layout import RowLayout, key_name_of
 from .client import Client
 from .errors import ConfigError
 from .policy import QueryPolicy, resolve
@@ -80,14 +81,8 @@ def scan(
     if client is None and hosts is None:
         raise ConfigError("scan needs client= or hosts=")
     resolve(QueryPolicy(), policy, policy_overrides)  # a wrong option fails here, not at collect()
-    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
-    pl_schema = schema.to_polars()
-    fields = list(pl_schema.items())
-    if key_name:
-        fields.insert(0, (key_name, {"int64": pl.Int64, "string": pl.String, "bytes": pl.Binary}[key_type]))
-    if with_meta:
-        fields += [("generation", pl.UInt32), ("ttl", pl.Int64)]
-    full_schema = pl.Schema(fields)
+    key_name = key_name_of(with_key)
+    full_schema = RowLayout(key_name, with_meta).polars_schema(schema, key_type)
     state = _SourceState()
     token = f"#{next(_tokens)}"
     _SOURCES[token] = state

@@ -24,6 +24,7 @@ from .arrow import ChunkContext, build_column, build_key
 from .progress import progress_bar, want_progress
 from .client import Client, session
 from .errors import AerospikeServerError, ConfigError, TimeoutError_
+from .layout import KEY_TYPES, META_COLUMNS, RowLayout, key_name_of
 from .expr import Expr, Plan, columns as expr_columns, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
@@ -227,12 +228,12 @@ def stream_batches(
         raise ConfigError("batch_size must be a positive integer")
     tree, residual, native = _where(where)
     out_cols = list(columns) if columns is not None else schema.names
-    unknown = [c for c in out_cols if c not in schema and c not in ("key", "generation", "ttl")]
+    unknown = [c for c in out_cols if c not in schema and c != "key" and c not in META_COLUMNS]
     if unknown:
         raise ConfigError(f"column(s) {unknown} are not in the schema")
     needed = [n for n in schema.names if n in out_cols or (tree is not None and n in expr_columns(tree))]
     read_schema = schema.select(needed)
-    key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
+    key_name = key_name_of(with_key)
 
     with session(client, hosts, max_in_flight=max_in_flight or 0) as client:
         pol = resolve(client.query_policy, policy, policy_overrides)
@@ -247,22 +248,13 @@ def stream_batches(
                            with_meta=with_meta, on_type_error=on_type_error, strings=strings)
 
 
-def _row_schema(schema: Schema, key_name: str | None, key_type: pa.DataType, with_meta: bool,
-                strings: str) -> pa.Schema:
-    """The Arrow schema of a scan's rows: [key], the schema's columns, [generation, ttl]."""
-    fields = [pa.field(key_name, key_type)] if key_name else []
-    fields.extend(schema.to_arrow(strings=strings))
-    if with_meta:
-        fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
-    return pa.schema(fields)
-
-
 def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema, out_cols: list[str], p: Plan,
             residual: Any, native: Any, policy: QueryPolicy, *, max_records: int | None, partitions: Any,
             concurrency: int, batch_size: int, key_name: str | None, key_type: pa.DataType, with_meta: bool,
             on_type_error: str, strings: str) -> Iterator[pa.RecordBatch]:
-    out_schema = _row_schema(schema, key_name, key_type, with_meta, strings)
-    out_names = _out_names(out_cols, key_name, with_meta)
+    layout = RowLayout(key_name, with_meta)
+    out_schema = layout.arrow_schema(schema, key_type, strings=strings)
+    out_names = layout.names(out_cols)
     ranges = _partition_ranges(partitions, concurrency * 4)
     out: queue.Queue = queue.Queue(maxsize=max(2, concurrency * 2))
     stop = threading.Event()
@@ -426,10 +418,9 @@ def _concurrency(max_in_flight: int | None, client: Client) -> int:
 
 
 def _key_type(name: str) -> pa.DataType:
-    types = {"int64": pa.int64(), "string": pa.string(), "bytes": pa.binary()}
-    if name not in types:
-        raise ConfigError(f"key_type must be one of {sorted(types)}, not {name!r}")
-    return types[name]
+    if name not in KEY_TYPES:
+        raise ConfigError(f"key_type must be one of {sorted(KEY_TYPES)}, not {name!r}")
+    return KEY_TYPES[name]
 
 
 def _get(out: "queue.Queue") -> Any:
@@ -451,10 +442,6 @@ def _put(out: "queue.Queue", stop: threading.Event, item: Any) -> None:
             if stop.is_set():
                 return
 
-
-def _out_names(out_cols: list[str], key_name: str | None, with_meta: bool) -> list[str]:
-    names = ([key_name] if key_name else []) + [c for c in out_cols if c not in ("key", "generation", "ttl")]
-    return names + (["generation", "ttl"] if with_meta else [])
 
 
 def _apply(batch: pa.RecordBatch, predicate: Any) -> pa.RecordBatch:
@@ -520,8 +507,8 @@ def read_query(
     if batches:
         table = pa.Table.from_batches(batches)
     else:
-        key_name = with_key if isinstance(with_key, str) else ("key" if with_key else None)
         cols = columns if columns is not None else schema.names
-        table = _row_schema(schema.select([c for c in cols if c in schema]), key_name, _key_type(key_type),
-                            with_meta, strings_for(output)).empty_table()
+        table = RowLayout(key_name_of(with_key), with_meta).arrow_schema(
+            schema.select([c for c in cols if c in schema]), _key_type(key_type), strings=strings_for(output)
+        ).empty_table()
     return convert(table, output, dtype_backend=dtype_backend)

@@ -142,9 +142,10 @@ def test_secondary_index_is_used(client, qclient, people):
     try:
         plans: list = []
         before = dict(qclient.read_paths)
-        got = aerodf.pl_free = list(aerodf.iter_batches("test", set_name, SCHEMA, client=qclient,
-                                                         where=pl.col("i").is_between(10, 20) & (pl.col("f") > 0),
-                                                         _plan_out=plans))
+        from aerodf.query import stream_batches
+
+        got = list(stream_batches("test", set_name, SCHEMA, client=qclient,
+                                  where=pl.col("i").is_between(10, 20) & (pl.col("f") > 0), on_plan=plans.append))
         table = pa.Table.from_batches(got) if got else None
         assert plans[0].index == ("range", "i", 10, 20)
         exp_rows = expected.filter(pl.col("i").is_between(10, 20) & (pl.col("f") > 0)).height
