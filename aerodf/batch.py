@@ -268,7 +268,7 @@ class Assembly:
 
 def _check_codes(codes: list[int], keys: list[Any], offset: int) -> None:
     """Raise for records that failed (anything but found, not found, filtered out)."""
-    errors = [(i, c) for i, c in enumerate(codes) if c not in (0, 2, 27)]
+    errors = [(i, c) for i, c in enumerate(codes) if c not in _rc.ANSWERED]
     if errors:
         i, c = errors[0]
         raise error_for_code(
@@ -291,7 +291,7 @@ def _decode(asm: Assembly, chunk: Any, start: int, end: int, keys: list[Any]) ->
     if codes.count(0) != len(codes):
         # 27: rejected by the policy's filter expression; for the caller that is a missing record
         _check_codes(codes, keys, offset)
-        lost = [i for i, c in enumerate(codes) if c in (2, 27)]
+        lost = [i for i, c in enumerate(codes) if c in _rc.NOT_THERE]
         if on_missing == "raise":
             missing.extend(keys[i] for i in lost)
             return None

@@ -63,6 +63,10 @@ MAX_ERROR_RATE = -14
 NO_RESPONSE = -15
 BATCH_FAILED = -16
 
+# a batch record answered with a record, or with why it has none (not found, filtered out)
+ANSWERED = frozenset({OK, KEY_NOT_FOUND, FILTERED_OUT})
+NOT_THERE = frozenset({KEY_NOT_FOUND, FILTERED_OUT})  # a missing record, for the caller
+
 NAMES: dict[int, str] = {
     v: k for k, v in globals().items() if k.isupper() and isinstance(v, int)
 }

@@ -26,6 +26,7 @@ import aerospike_py as ap
 import numpy as np
 from aerospike_py import exception as aex
 
+from ..protocol.constants import TTL_NEVER_EXPIRE as NEVER_EXPIRES
 from .. import errors as E
 from ..policy import (
     BatchPolicy,
@@ -41,7 +42,6 @@ from ..records import Key, RecordsChunk, WriteResult
 from .base import Transport, parse_sindex_list
 
 log = logging.getLogger("aerodf")
-NEVER_EXPIRES = 0xFFFFFFFF
 # A dtype field no bin can match (bin names are at most 15 bytes): to_numpy with
 # it yields the result codes and metadata without converting any bin.
 CODES_ONLY = np.dtype([("__aerodf_codes_only__", "u1")])

@@ -13,13 +13,14 @@ from typing import Any, Sequence
 import aerospike
 from aerospike import exception as aex
 
+from ..protocol import resultcodes as RC
+from ..protocol.constants import TTL_NEVER_EXPIRE as NEVER_EXPIRES
 from .. import errors as E
 from ..protocol.digest import compute_digest
 from ..policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, WritePolicy
 from ..records import Key, RecordsChunk, WriteResult, unread_message
 from .base import Transport, parse_sindex_list
 
-NEVER_EXPIRES = 0xFFFFFFFF  # how the client shows a never-expiring TTL
 # scan failures worth resuming from the partitions' resume points: partition unavailable
 # (a node left, migrations), timeouts, no response, no connection / invalid node, the C
 # client's own max-retries-exceeded
@@ -190,10 +191,10 @@ class OfficialTransport(Transport):
         records = res.batch_records
         # batch failures are returned, not raised, by this client
         if res.result != 0 or len(records) != len(keys):
-            failed = [r for r in records if r.result not in (0, 2, 27)]
+            failed = [r for r in records if r.result not in RC.ANSWERED]
             code = res.result if res.result != 0 else (failed[0].result if failed else -1)
             # each record's own result says whether it was answered (-15: no response)
-            unread = ([k[2] for k, r in zip(keys, records) if r.result not in (0, 2, 27)]
+            unread = ([k[2] for k, r in zip(keys, records) if r.result not in RC.ANSWERED]
                       if len(records) == len(keys) else [])
             unread = unread or [k[2] for k in keys]
             raise E.error_for_code(
