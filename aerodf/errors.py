@@ -88,16 +88,19 @@ class AerospikeServerError(AerodfError):
 
     Attributes: ``code`` (Aerospike result code; negative codes are
     client-side), ``key``, ``keys``, ``bin``, ``partitions``, ``in_doubt``
-    (a write that may have applied).
+    (a write that may have applied), ``reason`` (the cause alone, without the
+    keys or partitions the message goes on to name).
     """
 
     def __init__(self, message: str, *, code: int | None = None, key: Any = None,
                  keys: Sequence[Any] | None = None, bin: str | None = None,
-                 partitions: Sequence[int] | None = None, in_doubt: bool = False) -> None:
+                 partitions: Sequence[int] | None = None, in_doubt: bool = False,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.code, self.key, self.keys, self.bin = code, key, list(keys or ()), bin
         self.partitions = list(partitions or ())
         self.in_doubt = in_doubt
+        self.reason = reason if reason is not None else message
 
 
 class RecordNotFoundError(AerospikeServerError, KeyError):

@@ -390,7 +390,7 @@ def _unread(failures: list[AerospikeServerError], delivered: int) -> AerospikeSe
 
     first = failures[0]
     left = sorted({p for f in failures for p in f.partitions})
-    reason = str(first.args[0]).split("; partitions not read:")[0] if first.args else type(first).__name__
+    reason = first.reason or type(first).__name__
     more = f" ({len(failures)} ranges failed)" if len(failures) > 1 else ""
     err = type(first)(unread_message(f"{reason}{more}; {delivered} rows delivered", left),
                       code=first.code, partitions=left)

@@ -60,3 +60,17 @@ def test_a_non_library_exception_is_still_an_aerodf_error():
 
     got = map_error(RuntimeError("boom"), key="k")
     assert isinstance(got, aerodf.AerospikeServerError) and "RuntimeError" in str(got)
+
+
+def test_one_scan_error_names_every_partition_once():
+    # the reasons of failed ranges are kept apart from the partitions they name (no string splitting)
+    from aerodf.query import _unread  # noqa: the rule under test
+    from aerodf.records import unread_message
+
+    a = aerodf.TimeoutError(unread_message("timeout; partitions not read: trick", [0, 1]), code=9,
+                            partitions=[0, 1], reason="timeout; partitions not read: trick")
+    b = aerodf.TimeoutError(unread_message("timeout", [7]), code=9, partitions=[7], reason="timeout")
+    err = _unread([a, b], delivered=5)
+    assert isinstance(err, aerodf.TimeoutError) and err.partitions == [0, 1, 7]
+    assert str(err).endswith("(2 ranges failed); 5 rows delivered; partitions not read: 0-1, 7")
+    assert err.reason.startswith("timeout; partitions not read: trick")

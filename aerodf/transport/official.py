@@ -336,7 +336,7 @@ class OfficialTransport(Transport):
                 if attempts > resumes or status is None or late or exc.code not in _RESUMABLE:
                     err = map_error(exc)
                     err.partitions = left
-                    err.args = (unread_message(err.args[0], left),)
+                    err.args = (unread_message(err.reason, left),)
                     raise err from exc
                 time.sleep(pause)
                 q = make_query()

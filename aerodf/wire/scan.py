@@ -288,8 +288,9 @@ class ScanReader:
             left = sorted(todo)
             err = last_error or E.AerospikeServerError("scan incomplete")
             cls = type(err) if isinstance(err, E.AerospikeServerError) else E.AerospikeServerError
-            raise cls(f"{err.args[0] if err.args else err}; partitions not read: {partition_ranges(left)}",
-                      code=getattr(err, "code", None), partitions=left)
+            reason = getattr(err, "reason", None) or (err.args[0] if err.args else str(err))
+            raise cls(f"{reason}; partitions not read: {partition_ranges(left)}",
+                      code=getattr(err, "code", None), partitions=left, reason=reason)
 
     def _stream(self, reader: FrameReader, last_digest: dict[int, bytes], emit, stop, pids: list[int],
                 todo: dict[int, bytes | None]) -> bool:
