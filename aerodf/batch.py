@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from .protocol import resultcodes as _rc
-from .arrow import ChunkContext, build_column, missing_value, sink_for
+from .arrow import ChunkContext, build_column, missing_value
+from .sinks import sink_for
 from .wire.columns import with_exact
 from .errors import (AerodfError, AerospikeServerError, ClusterConnectionError, ConfigError, RecordNotFoundError,
                      describe_keys, error_for_code)
