@@ -74,6 +74,13 @@ def pack_message_header(
     )
 
 
+def pack_answer_header(code: int = 0, gen: int = 0, void: int = 0, index: int = 0, n_fields: int = 0,
+                       n_ops: int = 0, info3: int = 0, info1: int = 0, info2: int = 0) -> bytes:
+    """A server answer's header, positional (one per record a scan or batch sends):
+    ``index`` is the batch index, sent where a request carries its transaction TTL."""
+    return HEADER.pack(MSG_HEADER_SIZE, info1, info2, info3, 0, code, gen, void, index, n_fields, n_ops)
+
+
 def pack_field(field_type: int, data: bytes) -> bytes:
     return FIELD_HEADER.pack(len(data) + 1, field_type) + data
 

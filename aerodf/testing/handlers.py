@@ -30,7 +30,7 @@ from aerodf.protocol.constants import (
 )
 from aerodf.protocol.digest import compute_digest, partition_id
 from aerodf.protocol.framing import pack_header
-from aerodf.protocol.message import FIELD_HEADER, HEADER, OP_HEADER, Header, MessageError, Op, parse_fields, parse_ops
+from aerodf.protocol.message import FIELD_HEADER, OP_HEADER, Header, pack_answer_header, MessageError, Op, parse_fields, parse_ops
 from aerodf.protocol.values import ValueCodecError, decode_particle
 
 from . import cdt_ops
@@ -68,8 +68,7 @@ class Outcome:
     n_ops: int = 0
 
 
-def msg(code=0, gen=0, void=0, index=0, n_fields=0, n_ops=0, info3=0, info1=0, info2=0) -> bytes:
-    return HEADER.pack(22, info1, info2, info3, 0, code, gen, void, index, n_fields, n_ops)
+msg = pack_answer_header  # the header of every answer (protocol.message packs it)
 
 
 def frame(parts: list[bytes]) -> bytes:
@@ -491,18 +490,18 @@ class Handlers:
         if rec is not None and rec.void_time and rec.void_time <= now:
             rec = ns.get(digest, now)
         if rec is None:
-            return HEADER.pack(22, 0, 0, 0, 0, RC.KEY_NOT_FOUND, 0, 0, index, 0, 0)
+            return msg(RC.KEY_NOT_FOUND, index=index)
         if filt is not None and not filt.matches(rec):
-            return HEADER.pack(22, 0, 0, 0, 0, RC.FILTERED_OUT, 0, 0, index, 0, 0)
+            return msg(RC.FILTERED_OUT, index=index)
         if nobindata:
-            return HEADER.pack(22, 0, 0, 0, 0, 0, rec.gen, rec.void_time, index, 0, 0)
+            return msg(0, rec.gen, rec.void_time, index)
         if getall:
-            return HEADER.pack(22, 0, 0, 0, 0, 0, rec.gen, rec.void_time, index, 0, len(rec.bins)) + rec.all_ops()
+            return msg(0, rec.gen, rec.void_time, index, 0, len(rec.bins)) + rec.all_ops()
         bins = rec.bins
         if len(bins) == len(names) and bins.keys() == names_set:  # every bin asked for: the cached ops
-            return HEADER.pack(22, 0, 0, 0, 0, 0, rec.gen, rec.void_time, index, 0, len(bins)) + rec.all_ops()
+            return msg(0, rec.gen, rec.void_time, index, 0, len(bins)) + rec.all_ops()
         sel = [bins[n].op for n in names if n in bins]
-        return HEADER.pack(22, 0, 0, 0, 0, 0, rec.gen, rec.void_time, index, 0, len(sel)) + b"".join(sel)
+        return msg(0, rec.gen, rec.void_time, index, 0, len(sel)) + b"".join(sel)
 
     # ------------------------------------------------------------ query / scan
 
@@ -586,7 +585,7 @@ class Handlers:
             ops, n_ops = b"".join(sel), len(sel)
         else:
             ops, n_ops = rec.all_ops(), len(rec.bins)
-        return HEADER.pack(22, info1, 0, 0, 0, 0, rec.gen, rec.void_time, 0, len(f), n_ops) + b"".join(f) + ops
+        return msg(0, rec.gen, rec.void_time, 0, len(f), n_ops, info1=info1) + b"".join(f) + ops
 
     def _index_filter(self, ns: Namespace, set_name: str | None, fields: dict[int, bytes]):
         rng = fields.get(FIELD_INDEX_RANGE)
