@@ -231,6 +231,12 @@ def stream_batches(
     unknown = [c for c in out_cols if c not in schema and c != "key" and c not in META_COLUMNS]
     if unknown:
         raise ConfigError(f"column(s) {unknown} are not in the schema")
+    if tree is not None:  # bind: a predicate on a column the schema lacks fails before anything is read
+        known = {*schema.names, key_name_of(with_key) or "key", *META_COLUMNS}  # (``set`` is the set name here)
+        stray = sorted(expr_columns(tree) - known)
+        if stray:
+            raise ConfigError(f"the predicate reads column(s) {stray}, which are not in the schema "
+                              f"({', '.join(schema.names)})")
     needed = [n for n in schema.names if n in out_cols or (tree is not None and n in expr_columns(tree))]
     read_schema = schema.select(needed)
     key_name = key_name_of(with_key)

@@ -379,3 +379,12 @@ def test_an_empty_schema_and_a_bare_port_are_config_errors(qclient):
         aerodf.connect(3000)
     with aerodf.connect(("127.0.0.1", qclient.hosts[0][1])) as one:  # one (host, port) pair is fine
         assert one.hosts == [("127.0.0.1", qclient.hosts[0][1])]
+
+
+def test_a_predicate_on_a_column_the_schema_lacks_fails_before_reading(aerospike_server, set_name):
+    # issue 16: the predicate is bound to the schema first (it failed after the scan, with polars' raw error)
+    with pytest.raises(aerodf.ConfigError, match=r"\['nope'\]"):
+        aerodf.read_query("test", set_name, {"a": "int64"}, where=pl.col("nope") > 1, hosts=aerospike_server.hosts)
+    with pytest.raises(aerodf.ConfigError, match="nope"):
+        next(aerodf.iter_batches("test", set_name, {"a": "int64"}, where=(pl.col("a") > 1) | pl.col("nope").is_null(),
+                                 hosts=aerospike_server.hosts))
