@@ -1,8 +1,8 @@
 """Differential state machine: aerodf's test server against a model, and against a real server.
 
 Random steps over a small key space (puts, deletes, increments, appends,
-list appends, single and batch reads, scans naming bins, expression-filtered
-queries, truncates) run through the official client against aerodf's test
+list appends, ordered-list and key-ordered-map writes, single and batch
+reads, scans naming bins, expression-filtered queries, truncates) run through the official client against aerodf's test
 server, and each answer (value or result code) is checked against a plain
 Python model of Aerospike's rules. When a real cluster is named by
 ``AERODF_REAL_HOSTS=host:port``, every step also runs there and the two
@@ -20,6 +20,7 @@ import pytest
 from aerospike import exception as aex
 from aerospike_helpers import expressions as exp
 from aerospike_helpers.operations import list_operations as lops
+from aerospike_helpers.operations import map_operations as mops
 from aerospike_helpers.operations import operations as ops
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -42,6 +43,7 @@ EXAMPLES = int(os.environ.get("AERODF_DIFF_EXAMPLES", "12" if os.environ.get("CI
 
 BIN_INCOMPATIBLE_TYPE = 12
 KEY_NOT_FOUND = 2
+OP_NOT_APPLICABLE = 26
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +62,23 @@ def servers():
 
 
 def _norm(v):
-    """Answers in a comparable form (bytearrays, tuples and key order do not matter)."""
+    """Answers in a comparable form (bytearrays, tuples and key order do not matter; a
+    key-ordered map, which the official client returns as a KeyOrderedDict, stays marked)."""
+    if isinstance(v, aerospike.KeyOrderedDict):
+        return ("key-ordered", [(k, _norm(x)) for k, x in v.items()])
     if isinstance(v, dict):
         return {k: _norm(x) for k, x in sorted(v.items(), key=lambda kv: repr(kv[0]))}
     if isinstance(v, (list, tuple)):
         return [_norm(x) for x in v]
     return v
+
+
+def _as_read(rec: dict) -> dict:
+    """A model record as the official client reads it back (a key-ordered map sorted)."""
+    out = dict(rec)
+    if "om" in out:
+        out["om"] = aerospike.KeyOrderedDict(sorted(out["om"].items()))
+    return out
 
 
 def _done(_answer) -> None:
@@ -150,6 +163,31 @@ class Differential(RuleBasedStateMachine):
         else:
             assert got == ("err", BIN_INCOMPATIBLE_TYPE)
 
+    @rule(k=KEYS, vs=st.lists(st.integers(-5, 5), min_size=1, max_size=3))
+    def ordered_list_append(self, k, vs):
+        # bin "ol" is created as an ordered list; appends keep it sorted
+        got = self.both(lambda c: c.operate(self.key(k), [
+            lops.list_append_items("ol", vs, {"list_order": aerospike.LIST_ORDERED})])[2])
+        new = sorted(self.model.get(k, {}).get("ol", []) + vs)
+        assert got == ("ok", {"ol": len(new)})
+        self.model.setdefault(k, {})["ol"] = new
+
+    @rule(k=KEYS, v=st.integers(-5, 5))
+    def ordered_list_insert_is_refused(self, k, v):
+        if self.model.get(k, {}).get("ol") is None:
+            return  # (an insert would create a plain list)
+        got = self.both(lambda c: c.operate(self.key(k), [lops.list_insert("ol", 0, v)])[2])
+        assert got == ("err", OP_NOT_APPLICABLE)
+
+    @rule(k=KEYS, key=st.sampled_from(["p", "q", "r", "a"]), v=st.integers(0, 9))
+    def key_ordered_map_put(self, k, key, v):
+        got = self.both(lambda c: c.operate(self.key(k), [
+            mops.map_put("om", key, v, {"map_order": aerospike.MAP_KEY_ORDERED})])[2])
+        cur = dict(self.model.get(k, {}).get("om", {}))
+        cur[key] = v
+        assert got == ("ok", {"om": len(cur)})
+        self.model.setdefault(k, {})["om"] = cur
+
     @rule(k=KEYS)
     def touch_read(self, k):
         got = self.both(lambda c: c.operate(self.key(k), [ops.read("a")])[2])
@@ -177,7 +215,7 @@ class Differential(RuleBasedStateMachine):
     def get(self, k):
         got = self.both(lambda c: c.get(self.key(k))[2])
         if k in self.model:
-            assert got == ("ok", _norm(self.model[k]))
+            assert got == ("ok", _norm(_as_read(self.model[k])))
         else:
             assert got == ("err", KEY_NOT_FOUND)
 
@@ -220,7 +258,7 @@ class Differential(RuleBasedStateMachine):
 
         status, got = self.both(query)
         assert status == "ok"
-        want = sorted(repr(_norm(rec)) for rec in self.model.values()
+        want = sorted(repr(_norm(_as_read(rec))) for rec in self.model.values()
                       if type(rec.get("a")) is int and rec["a"] > v)
         assert got == want
 
