@@ -20,6 +20,7 @@ the general path's.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 import time
@@ -54,6 +55,7 @@ from ..protocol.message import (
 )
 from ..protocol.values import ValueCodecError, decode_particle
 from ..transport.base import RecordsChunk
+from . import kernel
 from .cluster import Cluster, Node
 from .columns import Column, WirePlan, assign, decode
 from .walk import Located, be, locate, looks_last, padded, walk_exact
@@ -65,7 +67,18 @@ RETRYABLE = {11, 14, 18, 9}  # partition unavailable, key busy, device overload,
 
 
 def digests(keys: Sequence[tuple]) -> np.ndarray:
-    """``(n, 20)`` uint8 digests of ``(namespace, set, user key)`` tuples."""
+    """``(n, 20)`` uint8 digests of ``(namespace, set, user key)`` tuples (the compiled
+    kernel's when it is built and the keys share a set)."""
+    if kernel.AVAILABLE and keys:
+        first = keys[0][1]
+        if all(k[1] == first for k in keys):
+            got = kernel.digests((first or "").encode(), [k[2] for k in keys])
+            if got is not None:
+                return got
+    return _digests_py(keys)
+
+
+def _digests_py(keys: Sequence[tuple]) -> np.ndarray:
     out = bytearray(20 * len(keys))
     hashers: dict[Any, Any] = {}
     pos = 0
@@ -90,23 +103,32 @@ def digests(keys: Sequence[tuple]) -> np.ndarray:
 def request(namespace: str, set_name: str, bins: list[str], rows: np.ndarray, digest: np.ndarray,
             policy: BatchPolicy, socket_timeout_ms: int) -> bytes:
     """One batch-index message for ``rows`` (request indices) of one namespace and set."""
-    first = b"".join((
-        _U32.pack(int(rows[0])), digest[rows[0]].tobytes(), b"\x00",  # a full row: info1, fields, ops
-        bytes((INFO1_READ,)), struct.pack(">HH", 2, len(bins)),
-        pack_field(FIELD_NAMESPACE, namespace.encode()), pack_field(FIELD_SET, set_name.encode()),
-        *(pack_op(OP_READ, 0, b, b"") for b in bins),
-    ))
+    flags = 0x08 | (0x01 if policy.allow_inline else 0) | (0x04 if policy.respond_all_keys else 0)
+    info1 = INFO1_READ | INFO1_BATCH | (INFO1_COMPRESS_RESPONSE if policy.compress else 0)
+    if kernel.AVAILABLE and not policy.compress:
+        return kernel.encode(first_row_tail(namespace, set_name, tuple(bins)), digest, rows, flags, info1,
+                             socket_timeout_ms)
+    # a full row (info1, fields, ops), then REPEAT rows
+    first = _U32.pack(int(rows[0])) + digest[rows[0]].tobytes() + b"\x00" \
+        + first_row_tail(namespace, set_name, tuple(bins))
     rest = np.empty(len(rows) - 1, dtype=_ROW)
     if len(rest):
         rest["index"] = rows[1:]
         rest["digest"] = digest[rows[1:]].view("V20").ravel()
         rest["flags"] = BATCH_MSG_REPEAT
-    flags = 0x08 | (0x01 if policy.allow_inline else 0) | (0x04 if policy.respond_all_keys else 0)
     body = _U32.pack(len(rows)) + bytes((flags,)) + first + rest.tobytes()
-    info1 = INFO1_READ | INFO1_BATCH | (INFO1_COMPRESS_RESPONSE if policy.compress else 0)
     msg = pack_message_header(info1=info1, transaction_ttl=socket_timeout_ms, n_fields=1) \
         + pack_field(FIELD_BATCH_INDEX, body)
     return framed(msg, policy.compress)
+
+
+@functools.lru_cache(maxsize=1024)
+def first_row_tail(namespace: str, set_name: str, bins: tuple[str, ...]) -> bytes:
+    """The first row's bytes after its index, digest and flags: info1, field and op counts,
+    namespace and set fields, one READ op per bin (the request template, built once)."""
+    return b"".join((bytes((INFO1_READ,)), struct.pack(">HH", 2, len(bins)),
+                     pack_field(FIELD_NAMESPACE, namespace.encode()), pack_field(FIELD_SET, set_name.encode()),
+                     *(pack_op(OP_READ, 0, b, b"") for b in bins)))
 
 
 COMPRESS_THRESHOLD = 128  # bytes: smaller requests go plain, as the C client sends them
@@ -225,18 +247,128 @@ def ttl_of(void_times: np.ndarray) -> np.ndarray:
 def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchPolicy) -> WireChunk:
     """Read ``keys`` for ``plan`` under ``policy`` (timeouts, retries, replicas); see the module doc."""
     n = len(keys)
-    codes = np.full(n, -15, dtype=np.int64)  # NO_RESPONSE until answered
     if n == 0:
-        return _chunk(plan, codes, [], n)
-    dig = digests(keys)
+        return _chunk(plan, np.full(0, -15, dtype=np.int64), [], 0)
+    return _run(cluster, _by_namespace_and_set(keys), digests(keys), plan, policy, lambda i: keys[i][2], n)
+
+
+def read_keys(cluster: Cluster, namespace: str, set_name: str, user_keys: list, plan: WirePlan,
+              policy: BatchPolicy) -> WireChunk:
+    """:func:`read` for user keys of one namespace and set (no key tuples built)."""
+    n = len(user_keys)
+    if n == 0:
+        return _chunk(plan, np.full(0, -15, dtype=np.int64), [], 0)
+    dig = kernel.digests(set_name.encode(), user_keys)
+    if dig is None:
+        dig = _digests_py([(namespace, set_name, k) for k in user_keys])
+    return _run(cluster, {(namespace, set_name): _ALL(n)}, dig, plan, policy, user_keys.__getitem__, n)
+
+
+@functools.lru_cache(maxsize=64)
+def _ALL(n: int) -> np.ndarray:
+    rows = np.arange(n)
+    rows.flags.writeable = False
+    return rows
+
+
+class _PureAnswers:
+    """The NumPy path's answers: located parts, kept for :func:`_chunk` once an answer is whole."""
+
+    def __init__(self, plan: WirePlan, n: int) -> None:
+        self.plan, self.n = plan, n
+        self.codes = np.full(n, -15, dtype=np.int64)  # NO_RESPONSE until answered
+        self.parts: list[tuple[np.ndarray, Located]] = []
+        self.ans: Answer | None = None
+
+    def receive(self, reader: FrameReader) -> int:
+        self.ans = read_answer(reader, len(self.plan.bins))
+        return self.ans.error
+
+    def forget(self, rows: np.ndarray) -> None:
+        self.ans = None
+
+    def accept(self, node: Node) -> None:
+        for buf, loc in self.ans.parts:
+            idx = be(buf, loc.heads + 14, 4)
+            if len(idx) and int(idx.max()) >= self.n:
+                raise E.AerospikeServerError(f"node {node.name} answered for row {int(idx.max())} "
+                                             f"of a {self.n}-key batch")
+            self.codes[idx] = buf[loc.heads + 5]
+        self.parts.extend(self.ans.parts)
+
+    def chunk(self) -> WireChunk:
+        return _chunk(self.plan, self.codes, self.parts, self.n)
+
+
+class _KernelAnswers:
+    """The compiled kernel's answers: every frame decoded into the call's column buffers
+    as it arrives (:mod:`aerodf.wire.kernel`)."""
+
+    def __init__(self, kplan: kernel.KernelPlan, n: int) -> None:
+        self.kplan, self.n = kplan, n
+        self.batch = kplan.batch(n)
+        self.fed: list[bytes] = []  # every payload decoded: record heads point into their join
+        self.base = 0
+        self.row_error: int | None = None
+
+    def receive(self, reader: FrameReader) -> int:
+        carry = b""
+        while True:
+            msg_type, payload = reader.frame()
+            if msg_type != MSG_TYPE_DATA:
+                raise ConnectionError(f"batch answered with frame type {msg_type}")
+            if carry:
+                if len(carry) > GROUP_BYTES * 16:
+                    raise MessageError(f"a message longer than {len(carry)} bytes")
+                payload = carry + payload
+            try:
+                consumed, done, code = self.batch.feed(payload, self.base)
+            except ValueError as exc:
+                raise MessageError(str(exc)) from None
+            except IndexError as exc:  # an answer for a row the request did not have
+                self.row_error = int(str(exc))
+                raise MessageError(f"row {exc}") from None
+            self.fed.append(payload)
+            self.base += len(payload)
+            if done:
+                return code
+            carry = payload[consumed:]
+
+    def forget(self, rows: np.ndarray) -> None:
+        self.batch.forget(np.ascontiguousarray(rows, dtype=np.int64))
+
+    def accept(self, node: Node) -> None:
+        pass
+
+    def chunk(self) -> WireChunk:
+        n = self.n
+        codes, gens, ttls, heads, any_bad, cols = self.batch.finish(kernel.now())
+        heads = np.frombuffer(heads, dtype=np.int64)
+        buf = padded(b"".join(self.fed))
+        none = np.zeros(n, dtype=bool)
+        columns = [Column(arr, none if bad is None else bad) for arr, bad in self.kplan.arrays(cols, n)]
+        exact = {}
+        if any_bad:
+            rows = np.zeros(n, dtype=bool)
+            for c in columns:
+                rows |= c.bad
+            exact = {int(r): record_bins(buf, int(heads[r])) for r in np.flatnonzero(rows)}
+        return WireChunk(np.frombuffer(codes, dtype=np.int64), np.frombuffer(gens, dtype=np.uint32),
+                         np.frombuffer(ttls, dtype=np.int64), columns, exact, buf, heads)
+
+
+def _run(cluster: Cluster, groups_ns: dict[tuple[str, str], np.ndarray], dig: np.ndarray, plan: WirePlan,
+         policy: BatchPolicy, user_key: Any, n: int) -> WireChunk:
+    """The request loop shared by :func:`read` and :func:`read_keys`: route, send to every
+    node, read every answer, retry what failed (``user_key(i)``: row i's key, for errors)."""
+    kplan = kernel.plan_for(plan)
+    answers: Any = _KernelAnswers(kplan, n) if kplan is not None else _PureAnswers(plan, n)
     pids = (dig[:, 0].astype(np.int64) | (dig[:, 1].astype(np.int64) << 8)) & 4095
-    groups_ns = _by_namespace_and_set(keys)
     start = time.monotonic()
-    pending = np.arange(n)
+    pending = None  # None: every row (the first attempt)
     attempt = 0
     last_error: Exception | None = None
-    parts: list[tuple[np.ndarray, Located]] = []
-    n_ops = len(plan.bins)
+    done = False
     while True:
         remaining = None
         if policy.total_timeout:
@@ -248,7 +380,8 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
         sent: list[tuple[Node, socket.socket, np.ndarray]] = []
         replica = 0 if policy.replica == Replica.MASTER else attempt
         for (ns, set_name), rows in groups_ns.items():
-            rows = np.intersect1d(rows, pending, assume_unique=True)
+            if pending is not None:
+                rows = np.intersect1d(rows, pending, assume_unique=True)
             if not len(rows):
                 continue
             try:
@@ -259,8 +392,10 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
                 continue
             node_of = owners[replica % owners.shape[0], pids[rows]]
             nodes = cluster.map.nodes
-            for ni in np.unique(node_of):
-                mine = rows[node_of == ni]
+            first = node_of[0]
+            per_node = [(first, rows)] if (node_of == first).all() else \
+                [(ni, rows[node_of == ni]) for ni in np.unique(node_of)]
+            for ni, mine in per_node:
                 if ni < 0 or ni >= len(nodes):
                     failed.append(mine)
                     continue
@@ -282,8 +417,9 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
         for node, sock, mine in sent:
             reader = FrameReader(sock)
             try:
-                ans = read_answer(reader, n_ops)
+                error = answers.receive(reader)
             except socket.timeout:
+                answers.forget(mine)
                 if policy.timeout_delay:  # drain the late answer, keep the connection
                     node.drain(sock, reader, policy.timeout_delay)
                 else:
@@ -292,29 +428,29 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
                 failed.append(mine)
                 continue
             except (OSError, ConnectionError, FrameError, MessageError, ValueCodecError) as exc:
+                answers.forget(mine)
                 node.release(sock, healthy=False)
+                row = getattr(answers, "row_error", None)
+                if row is not None:
+                    raise E.AerospikeServerError(f"node {node.name} answered for row {row} of a {n}-key batch")
                 last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
                 failed.append(mine)
                 continue
             node.release(sock, healthy=True)
-            if ans.error:
-                if ans.error in RETRYABLE:
-                    last_error = E.error_for_code(ans.error, f"node {node.name} answered {ans.error}")
+            if error:
+                answers.forget(mine)
+                if error in RETRYABLE:
+                    last_error = E.error_for_code(error, f"node {node.name} answered {error}")
                     failed.append(mine)
                     continue
-                user = [keys[i][2] for i in mine]
-                raise E.error_for_code(ans.error, f"batch read of {len(mine)} keys failed with result {ans.error} "
+                user = [user_key(i) for i in mine]
+                raise E.error_for_code(error, f"batch read of {len(mine)} keys failed with result {error} "
                                        f"on node {node.name}; keys {E.describe_keys(user)}", keys=user)
-            for buf, loc in ans.parts:
-                idx = be(buf, loc.heads + 14, 4)
-                if len(idx) and int(idx.max()) >= n:
-                    raise E.AerospikeServerError(f"node {node.name} answered for row {int(idx.max())} "
-                                                 f"of a {n}-key batch")
-                codes[idx] = buf[loc.heads + 5]
-            parts.extend(ans.parts)
-        pending = np.sort(np.concatenate(failed)) if failed else pending[:0]
-        if not len(pending):
+            answers.accept(node)
+        if not failed:
+            done = True
             break
+        pending = np.sort(np.concatenate(failed))
         if isinstance(last_error, E.ClusterConnectionError):
             cluster.refresh()
         attempt += 1
@@ -322,13 +458,14 @@ def read(cluster: Cluster, keys: Sequence[tuple], plan: WirePlan, policy: BatchP
             break
         if policy.sleep_between_retries:
             time.sleep(policy.sleep_between_retries / 1000)
-    if len(pending):
-        user = [keys[i][2] for i in pending]
+    if not done:
+        pending = np.arange(n) if pending is None else pending
+        user = [user_key(i) for i in pending]
         err = last_error or E.TimeoutError_("total timeout", code=9)
         cls = type(err) if isinstance(err, E.AerospikeServerError) else E.TimeoutError_
         raise cls(f"{err.args[0] if err.args else err}; {len(pending)} of {n} keys not read "
                   f"after {attempt} attempt(s): {E.describe_keys(user)}", code=getattr(err, "code", 9), keys=user)
-    return _chunk(plan, codes, parts, n)
+    return answers.chunk()
 
 
 def _chunk(plan: WirePlan, codes: np.ndarray, parts: list[tuple[np.ndarray, Located]], n: int) -> WireChunk:
