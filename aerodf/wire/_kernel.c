@@ -451,7 +451,12 @@ static void walk(BatchObject *b, const uint8_t *buf, Py_ssize_t len, int64_t bas
         if (len - p < HSZ) break;  /* a message cut by the frame: the next frame holds the rest */
         const uint8_t *h = buf + p;
         if (h[0] != HSZ) { w->err = WK_BAD; w->err_at = p; break; }
-        if (h[3] & INFO3_LAST) { w->done = 1; w->last_code = h[5]; p += HSZ; break; }
+        if (h[3] & INFO3_LAST) {
+            /* the answer's end: a bare header, the frame's last bytes (as the NumPy path reads it) */
+            if (get16(h + 18) || get16(h + 20) || len - p != HSZ) { w->err = WK_BAD; w->err_at = p; break; }
+            w->done = 1; w->last_code = h[5]; p += HSZ;
+            break;
+        }
         uint16_t nf = get16(h + 18), nops = get16(h + 20);
         uint64_t q = (uint64_t)p + HSZ;
         int cut = 0;
