@@ -119,6 +119,8 @@ class ServingReader:
             fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
         self._fields = fields
         self._out_schemas: dict[Any, pa.Schema] = {None: pa.schema(fields)}
+        self._numpy = self._numpy_plan()
+        self._mask_dtype = None if self._numpy is None else np.dtype([(k, bool) for k in self._numpy.names])
         if self.plan is not None:  # the request template, built now rather than on the first call
             wb.first_row_tail(namespace, self.set, tuple(self.plan.bins))
 
@@ -164,8 +166,43 @@ class ServingReader:
         if missing:
             raise RecordNotFoundError(f"{len(missing)} of {n} records not found (or filtered out): "
                                       f"{describe_keys(missing)}", code=2, keys=missing)
+        if self._numpy is not None and source is None:
+            return self._to_numpy(arrays, n)
         return convert(pa.Table.from_arrays(arrays, schema=out_schema), self.output,
                        dtype_backend=self.dtype_backend)
+
+    def _numpy_plan(self) -> np.dtype | None:
+        """The structured dtype of ``output="numpy"`` when every column is an int, float or bool
+        (then :meth:`_to_numpy` builds it from the buffers), else None (:func:`aerodf.output.to_numpy`)."""
+        if self.output != "numpy":
+            return None
+        fields = self._out_schemas[None]
+        if not all(pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)
+                   for f in fields):
+            return None
+        return np.dtype([(f.name, "?" if pa.types.is_boolean(f.type) else f.type.to_pandas_dtype()) for f in fields])
+
+    def _to_numpy(self, arrays: list[pa.Array], n: int) -> np.ndarray:
+        """What :func:`aerodf.output.to_numpy` makes of these arrays (a masked array when a value is
+        null; nulls read 0 / False underneath), without its per-call type mapping."""
+        out = np.empty(n, dtype=self._numpy)
+        masks = None
+        for i, (name, arr) in enumerate(zip(self._numpy.names, arrays)):
+            nulls = arr.null_count
+            if nulls:
+                if masks is None:
+                    masks = np.zeros(n, dtype=self._mask_dtype)
+                masks[name] = mask = np.asarray(arr.is_null())
+            if pa.types.is_boolean(arr.type) or arr.offset:
+                filled = arr.fill_null(pa.scalar(False if pa.types.is_boolean(arr.type) else 0, arr.type)) \
+                    if nulls else arr
+                values = filled.to_numpy(zero_copy_only=False)
+            else:
+                values = np.frombuffer(arr.buffers()[1], dtype=out.dtype[i], count=n)
+            out[name] = values
+            if nulls:
+                out[name][mask] = 0
+        return out if masks is None else np.ma.MaskedArray(out, mask=masks)
 
     def _with_key(self, key_type: pa.DataType) -> pa.Schema:
         got = self._out_schemas.get(key_type)

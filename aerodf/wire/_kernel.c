@@ -251,6 +251,8 @@ typedef struct {
     uint8_t names[64][16];
     int name_len[64];
     Field fields[64];
+    int nfor[64];          /* per bin: how many fields read it */
+    int8_t fof[64][64];    /* per bin: those fields */
 } PlanObject;
 
 static PyTypeObject PlanType;
@@ -280,6 +282,11 @@ static int plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
             PyErr_SetString(PyExc_ValueError, "bad field spec");
             return -1;
         }
+    }
+    memset(self->nfor, 0, sizeof(self->nfor));
+    for (int f = 0; f < self->nfields; f++) {
+        int s = self->fields[f].slot;
+        self->fof[s][self->nfor[s]++] = (int8_t)f;
     }
     return 0;
 }
@@ -491,11 +498,12 @@ static void walk(BatchObject *b, const uint8_t *buf, Py_ssize_t len, int64_t bas
                 uint64_t nl = op[7];
                 if (nl > size - 4) { w->err = WK_BAD; w->err_at = (Py_ssize_t)o; break; }  /* name past its op */
                 const uint8_t *name = op + 8;
-                for (int s = 0; s < pl->nbins; s++) {
-                    if ((uint64_t)pl->name_len[s] != nl || memcmp(pl->names[s], name, nl)) continue;
-                    for (int f = 0; f < pl->nfields; f++)
-                        if (pl->fields[f].slot == s) decode_value(b, f, row, op[5], op + 8 + nl, size - 4 - nl, &mem);
-                }
+                /* servers answer bins in request order: try the bin at this op's position first */
+                int s = i < pl->nbins && (uint64_t)pl->name_len[i] == nl && !memcmp(pl->names[i], name, nl) ? i : -1;
+                for (int t = 0; s < 0 && t < pl->nbins; t++)
+                    if ((uint64_t)pl->name_len[t] == nl && !memcmp(pl->names[t], name, nl)) s = t;
+                for (int k = 0; s >= 0 && k < pl->nfor[s]; k++)
+                    decode_value(b, pl->fof[s][k], row, op[5], op + 8 + nl, size - 4 - nl, &mem);
                 o += 4 + size;
             }
             if (mem) { w->err = WK_MEM; break; }
