@@ -108,6 +108,7 @@ class AsyncReader:
         self._pool: ThreadPoolExecutor | None = None
         self.plan = None
         self._wire_policy = None
+        self._serving: Any = None  # aerodf.serving.ServingReader, on the wire transport
 
     @classmethod
     async def open(cls, schema: Any, **kwargs: Any) -> "AsyncReader":
@@ -128,6 +129,14 @@ class AsyncReader:
             self._client = await loop.run_in_executor(self._pool, functools.partial(
                 Client, self.hosts, transport=self.transport_name, batch_policy=self.policy, workers=1,
                 config=self._config))
+            if self.transport_name == "wire":  # compiled once: each read is keys -> arrays (aerodf.serving)
+                from .serving import ServingReader
+
+                self._serving = ServingReader(
+                    self.schema, namespace=self.namespace, set=self.set, client=self._client, output=self.output,
+                    dtype_backend=self.dtype_backend, on_missing=self.on_missing, on_type_error=self.on_type_error,
+                    with_key=self.key_name or False, with_meta=self.with_meta, chunk_size=self.chunk_size,
+                    policy=self.policy)
         return self
 
     @property
@@ -145,8 +154,9 @@ class AsyncReader:
         if self._transport is None and self._client is None:
             raise ConfigError("AsyncReader is not connected: use `await AsyncReader.open(...)` or `async with`")
         if self._client is not None:
+            read = self._serving.read if self._serving is not None else self._read_sync
             async with self.limiter.aslot():
-                return await asyncio.get_running_loop().run_in_executor(self._pool, self._read_sync, keys)
+                return await asyncio.get_running_loop().run_in_executor(self._pool, read, keys)
         source = KeySource(keys, self.namespace, self.set)
         n = source.n
         bounds = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
@@ -184,6 +194,7 @@ class AsyncReader:
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
+        self._serving = None
         if self._client is not None:
             client, self._client = self._client, None
             await asyncio.get_running_loop().run_in_executor(self._pool, client.close)
