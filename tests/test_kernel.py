@@ -456,7 +456,7 @@ def _chunks_equal(got, want):
 
 
 @needs_kernel
-@settings(max_examples=150 if CI else 600, deadline=None)
+@settings(max_examples=int(os.environ.get("AERODF_FUZZ_EXAMPLES", 150 if CI else 600)), deadline=None)
 @given(seed=st.integers(0, 2**32), mutate=st.booleans())
 def test_fuzz_kernel_decoder_against_the_numpy_decoder(seed, mutate):
     rng = random.Random(seed)
