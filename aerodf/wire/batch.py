@@ -156,26 +156,33 @@ def read_answer(reader: FrameReader, n_ops: int) -> Answer:
     ans = Answer()
     group: list[bytes] = []
     while True:
-        msg_type, payload = reader.frame()
-        if msg_type != MSG_TYPE_DATA:
-            raise ConnectionError(f"batch answered with frame type {msg_type}")
-        group.append(payload)
-        if not looks_last(payload) and sum(map(len, group)) < GROUP_BYTES:
-            continue
-        data = group[0] if len(group) == 1 else b"".join(group)
-        group = []
-        buf = padded(data)
-        loc = locate(buf, len(data), 0, n_ops)
-        if loc is None:  # more fields or ops than asked for, or an odd header: walk exactly
-            try:
-                loc = walk_exact(data)
-            except ValueError as exc:
-                raise MessageError(str(exc)) from None
-        if len(loc.heads):
-            ans.parts.append((buf, loc))
-        if loc.last:
-            ans.error = loc.last_code
+        if _walk_group(ans, group, *reader.frame(), n_ops) is not None:
             return ans
+
+
+def _walk_group(ans: Answer, group: list[bytes], msg_type: int, payload: bytes, n_ops: int) -> int | None:
+    """:func:`read_answer`'s step: one more frame into ``group``, walked with the group when it
+    looks like the end; the LAST header's result code once found (also in ``ans.error``), else None."""
+    if msg_type != MSG_TYPE_DATA:
+        raise ConnectionError(f"batch answered with frame type {msg_type}")
+    group.append(payload)
+    if not looks_last(payload) and sum(map(len, group)) < GROUP_BYTES:
+        return None
+    data = group[0] if len(group) == 1 else b"".join(group)
+    group.clear()
+    buf = padded(data)
+    loc = locate(buf, len(data), 0, n_ops)
+    if loc is None:  # more fields or ops than asked for, or an odd header: walk exactly
+        try:
+            loc = walk_exact(data)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+    if len(loc.heads):
+        ans.parts.append((buf, loc))
+    if loc.last:
+        ans.error = loc.last_code
+        return ans.error
+    return None
 
 
 GROUP_BYTES = 8 << 20  # walk at least every 8 MB of frames (bounded buffering)
@@ -258,10 +265,14 @@ def read_keys(cluster: Cluster, namespace: str, set_name: str, user_keys: list, 
     n = len(user_keys)
     if n == 0:
         return _chunk(plan, np.full(0, -15, dtype=np.int64), [], 0)
+    return _run(cluster, {(namespace, set_name): _ALL(n)}, set_digests(set_name, user_keys), plan, policy,
+                user_keys.__getitem__, n)
+
+
+def set_digests(set_name: str, user_keys: list) -> np.ndarray:
+    """Digests of user keys of one set (the kernel's, else Python's)."""
     dig = kernel.digests(set_name.encode(), user_keys)
-    if dig is None:
-        dig = _digests_py([(namespace, set_name, k) for k in user_keys])
-    return _run(cluster, {(namespace, set_name): _ALL(n)}, dig, plan, policy, user_keys.__getitem__, n)
+    return dig if dig is not None else _digests_py([("", set_name, k) for k in user_keys])
 
 
 @functools.lru_cache(maxsize=64)
@@ -283,6 +294,15 @@ class _PureAnswers:
     def receive(self, reader: FrameReader) -> int:
         self.ans = read_answer(reader, len(self.plan.bins))
         return self.ans.error
+
+    def start(self) -> None:
+        """A new answer begins (:meth:`frame` is the frame-at-a-time form of :meth:`receive`)."""
+        self.group: list[bytes] = []
+        self.ans = Answer()
+
+    def frame(self, msg_type: int, payload: bytes) -> int | None:
+        """Take one frame; the answer's result code once its LAST header came, else None."""
+        return _walk_group(self.ans, self.group, msg_type, payload, len(self.plan.bins))
 
     def forget(self, rows: np.ndarray) -> None:
         self.ans = None
@@ -312,27 +332,37 @@ class _KernelAnswers:
         self.row_error: int | None = None
 
     def receive(self, reader: FrameReader) -> int:
-        carry = b""
+        self.start()
         while True:
-            msg_type, payload = reader.frame()
-            if msg_type != MSG_TYPE_DATA:
-                raise ConnectionError(f"batch answered with frame type {msg_type}")
-            if carry:
-                if len(carry) > GROUP_BYTES * 16:
-                    raise MessageError(f"a message longer than {len(carry)} bytes")
-                payload = carry + payload
-            try:
-                consumed, done, code = self.batch.feed(payload, self.base)
-            except ValueError as exc:
-                raise MessageError(str(exc)) from None
-            except IndexError as exc:  # an answer for a row the request did not have
-                self.row_error = int(str(exc))
-                raise MessageError(f"row {exc}") from None
-            self.fed.append(payload)
-            self.base += len(payload)
-            if done:
+            code = self.frame(*reader.frame())
+            if code is not None:
                 return code
-            carry = payload[consumed:]
+
+    def start(self) -> None:
+        """A new answer begins (:meth:`frame` is the frame-at-a-time form of :meth:`receive`)."""
+        self.carry = b""
+
+    def frame(self, msg_type: int, payload: bytes) -> int | None:
+        """Decode one frame; the answer's result code once its LAST header came, else None."""
+        if msg_type != MSG_TYPE_DATA:
+            raise ConnectionError(f"batch answered with frame type {msg_type}")
+        if self.carry:  # a message cut by the frame's end: its start came in the last frame
+            if len(self.carry) > GROUP_BYTES * 16:
+                raise MessageError(f"a message longer than {len(self.carry)} bytes")
+            payload = self.carry + payload
+        try:
+            consumed, done, code = self.batch.feed(payload, self.base)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
+        except IndexError as exc:  # an answer for a row the request did not have
+            self.row_error = int(str(exc))
+            raise MessageError(f"row {exc}") from None
+        self.fed.append(payload)
+        self.base += len(payload)
+        if done:
+            return code
+        self.carry = payload[consumed:]
+        return None
 
     def forget(self, rows: np.ndarray) -> None:
         self.batch.forget(np.ascontiguousarray(rows, dtype=np.int64))
@@ -357,12 +387,85 @@ class _KernelAnswers:
                          np.frombuffer(ttls, dtype=np.int64), columns, exact, buf, heads)
 
 
+def _answers(plan: WirePlan, n: int) -> Any:
+    kplan = kernel.plan_for(plan)
+    return _KernelAnswers(kplan, n) if kplan is not None else _PureAnswers(plan, n)
+
+
 def _run(cluster: Cluster, groups_ns: dict[tuple[str, str], np.ndarray], dig: np.ndarray, plan: WirePlan,
          policy: BatchPolicy, user_key: Any, n: int) -> WireChunk:
-    """The request loop shared by :func:`read` and :func:`read_keys`: route, send to every
-    node, read every answer, retry what failed (``user_key(i)``: row i's key, for errors)."""
-    kplan = kernel.plan_for(plan)
-    answers: Any = _KernelAnswers(kplan, n) if kplan is not None else _PureAnswers(plan, n)
+    """The request loop (:func:`attempts`) on blocking sockets from the nodes' pools."""
+    answers = _answers(plan, n)
+    steps = attempts(cluster, groups_ns, dig, plan, policy, user_key, n, answers)
+    try:
+        step = next(steps)
+        while True:
+            if step[0] == "wait":
+                _, refresh, sleep_s = step
+                if refresh:
+                    cluster.refresh()
+                if sleep_s:
+                    time.sleep(sleep_s)
+                step = steps.send(None)
+            else:
+                step = steps.send(_exchange(step[1], step[2], answers, policy))
+    except StopIteration as done:
+        return done.value
+
+
+def _exchange(sock_ms: int, todo: list[tuple[Node, np.ndarray, bytes]], answers: Any,
+              policy: BatchPolicy) -> list[tuple[str, Any]]:
+    """Send every request (all nodes before any answer is read), then read every answer into
+    ``answers``; one outcome per request (see :func:`attempts`)."""
+    out: list[tuple[str, Any]] = [("", None)] * len(todo)
+    timeout = sock_ms / 1000 if sock_ms else None
+    sent = []
+    for i, (node, _mine, req) in enumerate(todo):
+        try:
+            sock = node.acquire(timeout)
+        except E.ClusterConnectionError as exc:
+            out[i] = ("acquire", exc)
+            continue
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(req)
+            sent.append((i, node, sock))
+        except OSError as exc:
+            node.release(sock, healthy=False)
+            out[i] = ("send", exc)
+    for i, node, sock in sent:
+        reader = FrameReader(sock)
+        try:
+            code = answers.receive(reader)
+        except socket.timeout:
+            if policy.timeout_delay:  # drain the late answer, keep the connection
+                node.drain(sock, reader, policy.timeout_delay)
+            else:
+                node.release(sock, healthy=False)
+            out[i] = ("timeout", None)
+            continue
+        except (OSError, ConnectionError, FrameError, MessageError, ValueCodecError) as exc:
+            node.release(sock, healthy=False)
+            out[i] = ("io", exc)
+            continue
+        node.release(sock, healthy=True)
+        out[i] = ("done", code)
+    return out
+
+
+def attempts(cluster: Cluster, groups_ns: dict[tuple[str, str], np.ndarray], dig: np.ndarray, plan: WirePlan,
+             policy: BatchPolicy, user_key: Any, n: int, answers: Any):
+    """The batch read's policy, without I/O: a generator that a driver (blocking sockets,
+    :func:`_run`; asyncio, :mod:`aerodf.wire.aio`) runs to the chunk it returns.
+
+    It yields ``("send", socket_timeout_ms, [(node, rows, request), ...])`` per attempt
+    and is sent back one outcome per request: ``("acquire", exc)`` (no connection),
+    ``("send", exc)``, ``("timeout", None)``, ``("io", exc)`` (the answer broke; the
+    driver closed the connection) or ``("done", result code)`` (the answer, read into
+    ``answers``). Between attempts it yields ``("wait", refresh_map, sleep_seconds)``.
+    Timeouts (total and per attempt), retries, the replica sequence and the errors
+    naming the keys not read follow ``policy`` (``user_key(i)``: row i's key).
+    """
     pids = (dig[:, 0].astype(np.int64) | (dig[:, 1].astype(np.int64) << 8)) & 4095
     start = time.monotonic()
     pending = None  # None: every row (the first attempt)
@@ -377,7 +480,7 @@ def _run(cluster: Cluster, groups_ns: dict[tuple[str, str], np.ndarray], dig: np
                 break
         sock_ms = policy.attempt_socket_timeout(remaining) if policy.total_timeout else policy.socket_ms()
         failed: list[np.ndarray] = []
-        sent: list[tuple[Node, socket.socket, np.ndarray]] = []
+        todo: list[tuple[Node, np.ndarray, bytes]] = []
         replica = 0 if policy.replica == Replica.MASTER else attempt
         for (ns, set_name), rows in groups_ns.items():
             if pending is not None:
@@ -399,65 +502,49 @@ def _run(cluster: Cluster, groups_ns: dict[tuple[str, str], np.ndarray], dig: np
                 if ni < 0 or ni >= len(nodes):
                     failed.append(mine)
                     continue
-                node = nodes[ni]
-                try:
-                    sock = node.acquire(sock_ms / 1000 if sock_ms else None)
-                except E.ClusterConnectionError as exc:
-                    last_error = exc
-                    failed.append(mine)
-                    continue
-                try:
-                    sock.settimeout(sock_ms / 1000 if sock_ms else None)
-                    sock.sendall(request(ns, set_name, plan.bins, mine, dig, policy, sock_ms))
-                    sent.append((node, sock, mine))
-                except OSError as exc:
-                    node.release(sock, healthy=False)
-                    last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
-                    failed.append(mine)
-        for node, sock, mine in sent:
-            reader = FrameReader(sock)
-            try:
-                error = answers.receive(reader)
-            except socket.timeout:
+                todo.append((nodes[ni], mine, request(ns, set_name, plan.bins, mine, dig, policy, sock_ms)))
+        outcomes = (yield "send", sock_ms, todo) if todo else []
+        for (node, mine, _), (kind, value) in zip(todo, outcomes):  # sending, as it happened
+            if kind == "acquire":
+                last_error = value
+                failed.append(mine)
+            elif kind == "send":
+                last_error = E.ClusterConnectionError(f"node {node.name}: {value}", code=-10)
+                failed.append(mine)
+        for (node, mine, _), (kind, value) in zip(todo, outcomes):  # then the answers
+            if kind == "timeout":
                 answers.forget(mine)
-                if policy.timeout_delay:  # drain the late answer, keep the connection
-                    node.drain(sock, reader, policy.timeout_delay)
-                else:
-                    node.release(sock, healthy=False)
                 last_error = E.TimeoutError_(f"node {node.name} did not answer within {sock_ms} ms", code=9)
                 failed.append(mine)
-                continue
-            except (OSError, ConnectionError, FrameError, MessageError, ValueCodecError) as exc:
+            elif kind == "io":
                 answers.forget(mine)
-                node.release(sock, healthy=False)
                 row = getattr(answers, "row_error", None)
                 if row is not None:
                     raise E.AerospikeServerError(f"node {node.name} answered for row {row} of a {n}-key batch")
-                last_error = E.ClusterConnectionError(f"node {node.name}: {exc}", code=-10)
+                last_error = E.ClusterConnectionError(f"node {node.name}: {value}", code=-10)
                 failed.append(mine)
-                continue
-            node.release(sock, healthy=True)
-            if error:
-                answers.forget(mine)
-                if error in RETRYABLE:
-                    last_error = E.error_for_code(error, f"node {node.name} answered {error}")
-                    failed.append(mine)
-                    continue
-                user = [user_key(i) for i in mine]
-                raise E.error_for_code(error, f"batch read of {len(mine)} keys failed with result {error} "
-                                       f"on node {node.name}; keys {E.describe_keys(user)}", keys=user)
-            answers.accept(node)
+            elif kind == "done":
+                if value:
+                    answers.forget(mine)
+                    if value in RETRYABLE:
+                        last_error = E.error_for_code(value, f"node {node.name} answered {value}")
+                        failed.append(mine)
+                        continue
+                    user = [user_key(i) for i in mine]
+                    raise E.error_for_code(value, f"batch read of {len(mine)} keys failed with result {value} "
+                                           f"on node {node.name}; keys {E.describe_keys(user)}", keys=user)
+                answers.accept(node)
         if not failed:
             done = True
             break
         pending = np.sort(np.concatenate(failed))
-        if isinstance(last_error, E.ClusterConnectionError):
-            cluster.refresh()
+        refresh = isinstance(last_error, E.ClusterConnectionError)
         attempt += 1
         if attempt > policy.max_retries:
+            if refresh:
+                yield "wait", True, 0
             break
-        if policy.sleep_between_retries:
-            time.sleep(policy.sleep_between_retries / 1000)
+        yield "wait", refresh, policy.sleep_between_retries / 1000
     if not done:
         pending = np.arange(n) if pending is None else pending
         user = [user_key(i) for i in pending]
