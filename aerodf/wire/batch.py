@@ -283,17 +283,19 @@ def _ALL(n: int) -> np.ndarray:
 
 
 class _PureAnswers:
-    """The NumPy path's answers: located parts, kept for :func:`_chunk` once an answer is whole."""
+    """The NumPy path's answers: located parts, kept for :func:`_chunk` once an answer is
+    whole and accepted. Answers are accepted (or rejected) in the order they were read."""
 
     def __init__(self, plan: WirePlan, n: int) -> None:
         self.plan, self.n = plan, n
         self.codes = np.full(n, -15, dtype=np.int64)  # NO_RESPONSE until answered
         self.parts: list[tuple[np.ndarray, Located]] = []
-        self.ans: Answer | None = None
+        self.received: list[Answer] = []
 
     def receive(self, reader: FrameReader) -> int:
-        self.ans = read_answer(reader, len(self.plan.bins))
-        return self.ans.error
+        ans = read_answer(reader, len(self.plan.bins))
+        self.received.append(ans)
+        return ans.error
 
     def start(self) -> None:
         """A new answer begins (:meth:`frame` is the frame-at-a-time form of :meth:`receive`)."""
@@ -302,19 +304,28 @@ class _PureAnswers:
 
     def frame(self, msg_type: int, payload: bytes) -> int | None:
         """Take one frame; the answer's result code once its LAST header came, else None."""
-        return _walk_group(self.ans, self.group, msg_type, payload, len(self.plan.bins))
+        code = _walk_group(self.ans, self.group, msg_type, payload, len(self.plan.bins))
+        if code is not None:
+            self.received.append(self.ans)
+        return code
 
     def forget(self, rows: np.ndarray) -> None:
-        self.ans = None
+        """An answer that broke off (nothing was kept of it)."""
+
+    def reject(self, rows: np.ndarray) -> None:
+        """The next whole answer failed (a result code in its LAST header): drop it."""
+        self.received.pop(0)
 
     def accept(self, node: Node) -> None:
-        for buf, loc in self.ans.parts:
+        """Keep the next whole answer."""
+        ans = self.received.pop(0)
+        for buf, loc in ans.parts:
             idx = be(buf, loc.heads + 14, 4)
             if len(idx) and int(idx.max()) >= self.n:
                 raise E.AerospikeServerError(f"node {node.name} answered for row {int(idx.max())} "
                                              f"of a {self.n}-key batch")
             self.codes[idx] = buf[loc.heads + 5]
-        self.parts.extend(self.ans.parts)
+        self.parts.extend(ans.parts)
 
     def chunk(self) -> WireChunk:
         return _chunk(self.plan, self.codes, self.parts, self.n)
@@ -365,10 +376,13 @@ class _KernelAnswers:
         return None
 
     def forget(self, rows: np.ndarray) -> None:
+        """Rows of an answer that broke off or failed go back to "not answered"."""
         self.batch.forget(np.ascontiguousarray(rows, dtype=np.int64))
 
+    reject = forget
+
     def accept(self, node: Node) -> None:
-        pass
+        """The answer's rows are already in place."""
 
     def chunk(self) -> WireChunk:
         n = self.n
@@ -525,7 +539,7 @@ def attempts(cluster: Cluster, groups_ns: dict[tuple[str, str], np.ndarray], dig
                 failed.append(mine)
             elif kind == "done":
                 if value:
-                    answers.forget(mine)
+                    answers.reject(mine)
                     if value in RETRYABLE:
                         last_error = E.error_for_code(value, f"node {node.name} answered {value}")
                         failed.append(mine)
