@@ -12,9 +12,12 @@ Two transports:
     Native async: the request runs on the Rust client's runtime and the
     event loop is free meanwhile. With ``fast_path=True`` numeric schemas
     take the NumPy path (:mod:`aerodf.fastpath`).
-``official``, ``wire``
-    The synchronous official client, or aerodf's own wire reader, on a
-    bounded thread pool (``workers``).
+``wire``
+    aerodf's own reader (:class:`aerodf.serving.ServingReader`), natively
+    async: requests and answers go over asyncio streams and the compiled
+    kernel decodes them on the loop.
+``official``
+    The synchronous official client on a bounded thread pool (``workers``).
 
 Either way the client's in-flight limiter (``max_in_flight``,
 ``queue_timeout``) bounds what reaches the cluster, and policies are the same
@@ -154,9 +157,10 @@ class AsyncReader:
         if self._transport is None and self._client is None:
             raise ConfigError("AsyncReader is not connected: use `await AsyncReader.open(...)` or `async with`")
         if self._client is not None:
-            read = self._serving.read if self._serving is not None else self._read_sync
             async with self.limiter.aslot():
-                return await asyncio.get_running_loop().run_in_executor(self._pool, read, keys)
+                if self._serving is not None:  # the wire transport: natively on this loop
+                    return await self._serving.aread(keys)
+                return await asyncio.get_running_loop().run_in_executor(self._pool, self._read_sync, keys)
         source = KeySource(keys, self.namespace, self.set)
         n = source.n
         bounds = [(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
@@ -194,7 +198,9 @@ class AsyncReader:
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
-        self._serving = None
+        if self._serving is not None:
+            await self._serving.aclose()  # its asyncio connections (the client is closed below)
+            self._serving = None
         if self._client is not None:
             client, self._client = self._client, None
             await asyncio.get_running_loop().run_in_executor(self._pool, client.close)

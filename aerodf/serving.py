@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Iterable
 
 import numpy as np
@@ -46,7 +47,7 @@ from .wire import kernel
 
 __all__ = ["ServingReader"]
 
-_KEY_TYPES = (int, str, bytes, bytearray)
+_KEY_TYPES = frozenset((int, str, bytes, bytearray))
 
 
 class ServingReader:
@@ -119,6 +120,8 @@ class ServingReader:
             fields += [pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64())]
         self._fields = fields
         self._out_schemas: dict[Any, pa.Schema] = {None: pa.schema(fields)}
+        self._pools: Any = None  # aerodf.wire.aio.Pools, made by the first aread
+        self._drains: Any = builtins.set()  # timeout_delay drains in flight (aread); `set` is the set name here
         self._numpy = self._numpy_plan()
         self._mask_dtype = None if self._numpy is None else np.dtype([(k, bool) for k in self._numpy.names])
         if self.plan is not None:  # the request template, built now rather than on the first call
@@ -138,23 +141,73 @@ class ServingReader:
         --------
         >>> arr = reader.read([17, 4, 99])  # doctest: +SKIP
         """
-        if type(keys) is not list:
-            keys = keys.tolist() if isinstance(keys, np.ndarray) and keys.ndim == 1 and keys.dtype.kind in "iu" \
-                and keys.dtype != np.uint64 else list(keys)
-        n = len(keys)
-        if self.plan is None or not 0 < n <= self.chunk_size or not set(map(type, keys)).issubset(_KEY_TYPES):
-            return self._general(keys)
+        keys, general = self._keys(keys)
+        if general is not None:
+            return self._general(general)
         client = self.client
-        client.count_path("wire", n)
+        client.count_path("wire", len(keys))
         try:
             with client.limiter.slot():
                 chunk = wb.read_keys(client.transport.cluster, self.namespace, self.set, keys, self.plan,
                                      self.policy)
         except AerospikeServerError as exc:
-            if exc.keys and not isinstance(exc, RecordNotFoundError):  # named as read_batch names them
-                raise _unread([_Unread(exc, exc.keys)], n) from None
-            raise
-        source = out_schema = None
+            raise self._named(exc, len(keys)) from None
+        return self._finish(chunk, keys)
+
+    async def aread(self, keys: Iterable[Any]) -> Any:
+        """:meth:`read` from an asyncio event loop, natively: the requests and answers go over
+        asyncio streams (connection pools of the reader's own, per node), so the loop is free
+        while the cluster works. Use one event loop per reader.
+
+        Examples
+        --------
+        >>> arr = await reader.aread([17, 4, 99])  # doctest: +SKIP
+        """
+        import asyncio
+
+        from .wire import aio as wire_aio
+
+        keys, general = self._keys(keys)
+        if general is not None:
+            return await asyncio.get_running_loop().run_in_executor(None, self._general, general)
+        client = self.client
+        client.count_path("wire", len(keys))
+        if self._pools is None:
+            self._pools = wire_aio.Pools(client.transport.cluster)
+        try:
+            async with client.limiter.aslot():
+                chunk = await wire_aio.read_keys(client.transport.cluster, self._pools, self.namespace, self.set,
+                                                 keys, self.plan, self.policy, self._drains)
+        except AerospikeServerError as exc:
+            raise self._named(exc, len(keys)) from None
+        return self._finish(chunk, keys)
+
+    def _keys(self, keys: Any) -> tuple[list, Any]:
+        """The call's keys as a list, and what to hand :func:`aerodf.read_batch` when the
+        compiled path does not take them (None when it does)."""
+        given = keys
+        if type(keys) is not list:
+            if isinstance(keys, np.ndarray) and keys.ndim == 1 and keys.dtype.kind in "iu" and keys.dtype != np.uint64:
+                keys = keys.tolist()
+            else:
+                keys = list(keys)
+                if not (isinstance(given, np.ndarray) or hasattr(given, "to_list") or hasattr(given, "to_pylist")):
+                    given = keys  # an iterator: read_batch gets what it held
+        if self.plan is None or not 0 < len(keys) <= self.chunk_size or not set(map(type, keys)) <= _KEY_TYPES:
+            return keys, given
+        return keys, None
+
+    @staticmethod
+    def _named(exc: AerospikeServerError, n: int) -> AerospikeServerError:
+        """The error :func:`aerodf.read_batch` raises for ``exc`` (keys not read named its way)."""
+        if exc.keys and not isinstance(exc, RecordNotFoundError):
+            return _unread([_Unread(exc, exc.keys)], n)
+        return exc
+
+    def _finish(self, chunk: Any, keys: list) -> Any:
+        """The answer as the reader's output, by read_batch's rules (missing records, bad values)."""
+        n = len(keys)
+        source = None
         if self.key_name:
             source = KeySource(keys, self.namespace, self.set)
             out_schema = self._with_key(source.key_type())
@@ -218,9 +271,22 @@ class ServingReader:
                           with_meta=self.with_meta, progress=False, policy=self.policy)
 
     def close(self) -> None:
-        """Close the reader's own client (a shared ``client`` stays open)."""
+        """Close the reader's own client (a shared ``client`` stays open) and its asyncio connections."""
+        if self._pools is not None:
+            self._pools.close()
+            self._pools = None
         if self._owns:
             self.client.close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` from the event loop that ran :meth:`aread` (its connections close there)."""
+        self.close()
+
+    async def __aenter__(self) -> "ServingReader":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
 
     def __enter__(self) -> "ServingReader":
         return self

@@ -14,6 +14,7 @@ the rest run the NumPy path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -30,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import aerodf
+from aerodf import aio
 from aerodf.protocol.digest import compute_digest
 from aerodf.protocol.message import pack_field, pack_message_header, pack_op
 from aerodf.protocol.values import encode_particle
@@ -198,6 +200,14 @@ def test_serving_reader_equals_numpy_wire_and_official_paths(clients, client, se
 
     with ServingReader(schema, namespace="test", set=set_name, client=wire, output="arrow", **kw) as reader:
         got = _outcome(lambda: reader.read(keys))
+
+        async def in_loop():
+            try:
+                return await reader.aread(keys)
+            finally:
+                await reader.aclose()  # its asyncio connections close on this loop
+
+        got_async = _outcome(lambda: asyncio.run(in_loop()))
         assert reader.compiled
     with numpy_path():
         numpy_wire = _outcome(lambda: batch(wire))
@@ -205,6 +215,9 @@ def test_serving_reader_equals_numpy_wire_and_official_paths(clients, client, se
     if isinstance(want, pa.Table) and with_meta:  # void times tick between reads
         got, numpy_wire, want = (t.drop_columns(["ttl"]) if isinstance(t, pa.Table) else t
                                  for t in (got, numpy_wire, want))
+    if isinstance(got_async, pa.Table) and with_meta:
+        got_async = got_async.drop_columns(["ttl"])
+    _same(got_async, got)
     _same(got, numpy_wire)
     # A known difference of the wire path (before the kernel too): with a non-nullable field, a
     # missing record is reported before a bad value of an earlier row (aerodf/batch.py
@@ -475,3 +488,98 @@ def test_fuzz_kernel_decoder_against_the_numpy_decoder(seed, mutate):
         assert mutate, got  # (never an undamaged answer)
         return
     _chunks_equal(got, want)
+
+
+# ----------------------------------------------------------------------------- serving: asyncio
+
+
+def test_async_serving_reader_many_tasks_one_loop(aerospike_server, served):
+    schema = {"v": "int64", "w": "float64", "s": "string"}
+
+    async def main():
+        async with aio.AsyncReader(schema, namespace="test", set=served, hosts=aerospike_server.hosts,
+                                   transport="wire", output="arrow", max_in_flight=8) as r:
+            assert r._serving is not None and r._serving.compiled
+
+            async def one(seed):
+                rng = random.Random(seed)
+                for _ in range(10):
+                    keys = [rng.randrange(520) for _ in range(rng.randint(1, 120))]
+                    t = await r.read(keys)
+                    assert t["v"].to_pylist() == [k if k < 500 else None for k in keys]
+                    assert t["s"].to_pylist() == [f"k{k}" if k < 500 else None for k in keys]
+
+            await asyncio.gather(*(one(i) for i in range(32)))
+            assert r.limiter.stats().peak <= 8
+            pools = r._serving._pools.by_node.values()
+            assert sum(len(p.idle) for p in pools) <= 8  # one connection per read in flight, reused
+
+    asyncio.run(main())
+
+
+@pytest.mark.fake_only
+def test_async_serving_reader_policies_like_read_batch(fake, served):
+    keys = list(range(40))
+    pol = dict(socket_timeout=100, total_timeout=400, max_retries=1)
+    with aerodf.connect(fake.hosts, transport="wire") as c:
+        with pytest.raises(aerodf.TimeoutError) as want:
+            fake.add_fault("delay", command="batch", ms=600)
+            try:
+                c.read_batch(keys, {"v": "int64"}, namespace="test", set=served, **pol)
+            finally:
+                fake.clear_faults()
+
+    async def main():
+        r = ServingReader({"v": "int64"}, namespace="test", set=served, hosts=fake.hosts, **pol)
+        try:
+            fake.add_fault("delay", command="batch", ms=600)
+            try:
+                with pytest.raises(aerodf.TimeoutError) as got:
+                    await r.aread(keys)
+            finally:
+                fake.clear_faults()
+            assert sorted(got.value.keys) == keys == sorted(want.value.keys)
+            assert type(got.value) is type(want.value) and got.value.code == want.value.code
+            assert "40 of 40 keys not read" in str(got.value)
+            fake.add_fault("delay", command="batch", ms=600, count=1)  # the retry answers
+            try:
+                assert (await r.aread(keys))["v"].tolist() == keys
+            finally:
+                fake.clear_faults()
+            fake.add_fault("error", command="batch", code=4, count=1)
+            try:
+                with pytest.raises(aerodf.AerospikeServerError) as e:
+                    await r.aread(keys)
+            finally:
+                fake.clear_faults()
+            assert e.value.code == 4 and sorted(e.value.keys) == keys
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.fake_only
+def test_async_timeout_delay_drains_and_keeps_the_connection(fake, served):
+    async def main():
+        r = ServingReader({"v": "int64"}, namespace="test", set=served, hosts=fake.hosts, socket_timeout=100,
+                          total_timeout=1000, max_retries=0, timeout_delay=3000)
+        try:
+            await r.aread([1])  # a connection in the pool
+            fake.add_fault("delay", command="batch", ms=400, count=1)
+            try:
+                with pytest.raises(aerodf.TimeoutError):
+                    await r.aread(list(range(20)))
+            finally:
+                fake.clear_faults()
+            (pool,) = r._pools.by_node.values()
+            for _ in range(100):
+                if pool.drained:
+                    break
+                await asyncio.sleep(0.05)
+            assert pool.drained == 1 and len(pool.idle) == 1  # read to its end, back in the pool
+            assert (await r.aread(list(range(20))))["v"].tolist() == list(range(20))  # no stale bytes
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())
