@@ -20,6 +20,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #define HSZ 22
 #define INFO3_LAST 1
@@ -303,6 +306,24 @@ static PyTypeObject PlanType = {
 
 /* ------------------------------------------------------------------ batch (one call's answer) */
 
+typedef struct { uint8_t *p; size_t len, cap; } Buf;  /* PyMem_Raw*: grown without the GIL */
+
+static int buf_reserve(Buf *b, size_t more) {
+    if (b->len + more <= b->cap) return 0;
+    size_t cap = (b->len + more) * 2 + 1024;
+    uint8_t *p = PyMem_RawRealloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p; b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buf *b, const uint8_t *src, size_t len) {
+    if (buf_reserve(b, len) < 0) return -1;
+    memcpy(b->p + b->len, src, len);
+    b->len += len;
+    return 0;
+}
+
 typedef struct {
     PyObject_HEAD
     PlanObject *plan;
@@ -314,6 +335,9 @@ typedef struct {
     int64_t *vstart, *vlen; /* (fields, n): var-length values in scratch */
     uint8_t *scratch;
     size_t scratch_len, scratch_cap;
+    Buf joined;           /* every payload decoded (after its carry): record heads point into it */
+    Buf carry;            /* the start of a message cut by its frame's end */
+    Buf rx;               /* bytes read from a socket, not yet a whole frame */
     int busy;
 } BatchObject;
 
@@ -322,7 +346,8 @@ static PyTypeObject BatchType;
 static void batch_dealloc(BatchObject *self) {
     PyMem_Free(self->codes); PyMem_Free(self->heads); PyMem_Free(self->gens); PyMem_Free(self->vts);
     PyMem_Free(self->state); PyMem_Free(self->values); PyMem_Free(self->vstart); PyMem_Free(self->vlen);
-    PyMem_Free(self->scratch);
+    PyMem_RawFree(self->scratch);
+    PyMem_RawFree(self->joined.p); PyMem_RawFree(self->carry.p); PyMem_RawFree(self->rx.p);
     Py_XDECREF(self->plan);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -514,28 +539,201 @@ static void walk(BatchObject *b, const uint8_t *buf, Py_ssize_t len, int64_t bas
     w->consumed = p;
 }
 
-/* feed(payload, base) -> (consumed, done, last_code): decode the whole messages of one frame
- * (plus any cut one's start, carried by the caller into the next frame). */
+/* One frame's payload into the batch: after the carried start of a cut message, appended to
+ * the joined store and walked there. 0: more frames to come; 1: LAST read; -1: an error in w. */
+static int take_payload(BatchObject *b, const uint8_t *payload, size_t len, WalkResult *w) {
+    size_t base = b->joined.len;
+    w->err = WK_OK; w->done = 0;
+    if (buf_reserve(&b->joined, b->carry.len + len) < 0) { w->err = WK_MEM; return -1; }
+    memcpy(b->joined.p + base, b->carry.p, b->carry.len);
+    memcpy(b->joined.p + base + b->carry.len, payload, len);
+    size_t total = b->carry.len + len;
+    b->joined.len += total;
+    b->carry.len = 0;
+    walk(b, b->joined.p + base, (Py_ssize_t)total, (int64_t)base, w);
+    if (w->err) return -1;
+    if (w->done) return 1;
+    if (buf_put(&b->carry, b->joined.p + base + w->consumed, total - (size_t)w->consumed) < 0) {
+        w->err = WK_MEM; return -1;
+    }
+    return 0;
+}
+
+static PyObject *walk_error(WalkResult *w) {
+    if (w->err == WK_BAD) return PyErr_Format(PyExc_ValueError, "bad message at byte %zd", w->err_at);
+    if (w->err == WK_ROW) return PyErr_Format(PyExc_IndexError, "%lld", (long long)w->err_row);
+    return PyErr_NoMemory();
+}
+
+/* start(): a new answer begins (no carried bytes). feed(payload) -> (done, last_code). */
+static PyObject *batch_start(BatchObject *self, PyObject *noargs) {
+    self->carry.len = 0;
+    Py_RETURN_NONE;
+}
+
 static PyObject *batch_feed(BatchObject *self, PyObject *args) {
     Py_buffer buf;
-    long long base;
-    if (!PyArg_ParseTuple(args, "y*L", &buf, &base)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
     if (self->busy) { PyBuffer_Release(&buf); PyErr_SetString(PyExc_RuntimeError, "batch in use by another thread"); return NULL; }
     self->busy = 1;
     WalkResult w;
+    int r;
     if (buf.len >= NOGIL_BYTES) {
         Py_BEGIN_ALLOW_THREADS
-        walk(self, buf.buf, buf.len, base, &w);
+        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
         Py_END_ALLOW_THREADS
     } else {
-        walk(self, buf.buf, buf.len, base, &w);
+        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
     }
     self->busy = 0;
     PyBuffer_Release(&buf);
-    if (w.err == WK_BAD) return PyErr_Format(PyExc_ValueError, "bad message at byte %zd", w.err_at);
-    if (w.err == WK_ROW) return PyErr_Format(PyExc_IndexError, "%lld", (long long)w.err_row);
-    if (w.err == WK_MEM) return PyErr_NoMemory();
-    return Py_BuildValue("nii", w.consumed, w.done, w.last_code);
+    if (r < 0) return walk_error(&w);
+    return Py_BuildValue("ii", r == 1, w.last_code);
+}
+
+/* ------------------------------------------------------------------ exchange: sockets without the GIL */
+
+enum { X_DONE = 0, X_TIMEOUT = 1, X_IO = 2, X_SEND = 3 };
+enum { IO_CLOSED = 1, IO_ERRNO, IO_VERSION, IO_TYPE, IO_SIZE, IO_NOT_DATA, IO_WALK, IO_EXTRA };
+
+typedef struct {
+    int fd;
+    Py_buffer req;
+    int status, io, err, last_code;
+    long long detail;   /* frame type / size / version, or errno */
+    WalkResult w;
+    Py_ssize_t leftover; /* on a timeout: bytes of the unfinished frame, at the start of rx */
+} Exchange;
+
+/* wait for fd (POLLIN / POLLOUT): 1 ready, 0 timed out, -1 error (errno) */
+static int wait_fd(int fd, short ev, int timeout_ms) {
+    struct pollfd pfd = {fd, ev, 0};
+    int r;
+    do { r = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1); } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static void send_all(Exchange *x, int timeout_ms) {
+    const uint8_t *p = x->req.buf;
+    size_t left = (size_t)x->req.len;
+    while (left) {
+        ssize_t k = send(x->fd, p, left, MSG_NOSIGNAL);
+        if (k > 0) { p += k; left -= (size_t)k; continue; }
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int r = wait_fd(x->fd, POLLOUT, timeout_ms);
+            if (r > 0) continue;
+            x->status = X_SEND; x->detail = r == 0 ? -1 : errno;  /* -1: timed out */
+            return;
+        }
+        x->status = X_SEND; x->detail = errno;
+        return;
+    }
+}
+
+/* read more bytes into rx: >0 read, 0 closed, -1 errno, -2 timed out */
+static int recv_some(int fd, Buf *rx, int timeout_ms) {
+    if (buf_reserve(rx, 1 << 16) < 0) { errno = ENOMEM; return -1; }
+    while (1) {
+        ssize_t k = recv(fd, rx->p + rx->len, rx->cap - rx->len, 0);
+        if (k > 0) { rx->len += (size_t)k; return 1; }
+        if (k == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int r = wait_fd(fd, POLLIN, timeout_ms);
+            if (r > 0) continue;
+            return r == 0 ? -2 : -1;
+        }
+        return -1;
+    }
+}
+
+static void recv_answer(BatchObject *b, Exchange *x, int timeout_ms) {
+    Buf *rx = &b->rx;
+    rx->len = 0;
+    b->carry.len = 0;
+    while (1) {
+        uint64_t length = 0;
+        int have_header = rx->len >= 8;
+        if (have_header) {
+            const uint8_t *h = rx->p;
+            for (int i = 2; i < 8; i++) length = (length << 8) | h[i];
+            if (h[0] != 2) { x->status = X_IO; x->io = IO_VERSION; x->detail = h[0]; return; }
+            if (h[1] < 1 || h[1] > 4) { x->status = X_IO; x->io = IO_TYPE; x->detail = h[1]; return; }
+            if (length > 128u * 1024 * 1024) { x->status = X_IO; x->io = IO_SIZE; x->detail = (long long)length; return; }
+            if (h[1] != 3) { x->status = X_IO; x->io = IO_NOT_DATA; x->detail = h[1]; return; }
+        }
+        if (!have_header || rx->len < 8 + length) {
+            int r = recv_some(x->fd, rx, timeout_ms);
+            if (r > 0) continue;
+            if (r == -2) { x->status = X_TIMEOUT; x->leftover = (Py_ssize_t)rx->len; return; }
+            x->status = X_IO;
+            if (r == 0) x->io = IO_CLOSED; else { x->io = IO_ERRNO; x->detail = errno; }
+            return;
+        }
+        int t = take_payload(b, rx->p + 8, (size_t)length, &x->w);
+        size_t rest = rx->len - 8 - (size_t)length;
+        memmove(rx->p, rx->p + 8 + length, rest);
+        rx->len = rest;
+        if (t < 0) { x->status = X_IO; x->io = IO_WALK; return; }
+        if (t == 1) {
+            x->status = X_DONE; x->last_code = x->w.last_code;
+            if (rest) { x->status = X_IO; x->io = IO_EXTRA; }  /* bytes after the answer: not this request's */
+            return;
+        }
+    }
+}
+
+/* exchange(fds, requests, timeout_ms) -> one outcome per connection. Every request is sent,
+ * then every answer read and decoded into the batch, all without the GIL (the caller owns the
+ * sockets and keeps them open meanwhile). Outcomes: (0, last_code) | (1, leftover bytes) timed out
+ * | (2, kind, detail) the answer broke | (3, errno or -1 for timed out) sending failed. */
+static PyObject *batch_exchange(BatchObject *self, PyObject *args) {
+    PyObject *fds, *reqs;
+    int timeout_ms;
+    if (!PyArg_ParseTuple(args, "O!O!i", &PyList_Type, &fds, &PyList_Type, &reqs, &timeout_ms)) return NULL;
+    Py_ssize_t m = PyList_GET_SIZE(fds);
+    if (m != PyList_GET_SIZE(reqs)) { PyErr_SetString(PyExc_ValueError, "one request per connection"); return NULL; }
+    if (self->busy) { PyErr_SetString(PyExc_RuntimeError, "batch in use by another thread"); return NULL; }
+    Exchange *xs = PyMem_Calloc((size_t)(m ? m : 1), sizeof(Exchange));
+    if (!xs) return PyErr_NoMemory();
+    PyObject *out = NULL;
+    Py_ssize_t got = 0;
+    for (; got < m; got++) {
+        xs[got].fd = (int)PyLong_AsLong(PyList_GET_ITEM(fds, got));
+        if (PyErr_Occurred() || PyObject_GetBuffer(PyList_GET_ITEM(reqs, got), &xs[got].req, PyBUF_SIMPLE) < 0) goto done;
+    }
+    self->busy = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m; i++) send_all(&xs[i], timeout_ms);
+    for (Py_ssize_t i = 0; i < m; i++)
+        if (xs[i].status != X_SEND) recv_answer(self, &xs[i], timeout_ms);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
+    out = PyList_New(m);
+    if (!out) goto done;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        Exchange *x = &xs[i];
+        PyObject *item;
+        if (x->status == X_DONE) item = Py_BuildValue("ii", X_DONE, x->last_code);
+        else if (x->status == X_TIMEOUT) item = Py_BuildValue("iy#", X_TIMEOUT, (const char *)self->rx.p, x->leftover);
+        else if (x->status == X_SEND) item = Py_BuildValue("iL", X_SEND, x->detail);
+        else if (x->io == IO_WALK) {
+            if (x->w.err == WK_BAD) item = Py_BuildValue("iiL", X_IO, IO_WALK, (long long)x->w.err_at);
+            else if (x->w.err == WK_ROW) item = Py_BuildValue("iiL", X_IO, -IO_WALK, (long long)x->w.err_row);
+            else item = Py_BuildValue("iiL", X_IO, IO_ERRNO, (long long)ENOMEM);
+        } else item = Py_BuildValue("iiL", X_IO, x->io, x->detail);
+        if (!item) { Py_CLEAR(out); goto done; }
+        PyList_SET_ITEM(out, i, item);
+    }
+done:
+    for (Py_ssize_t i = 0; i < got; i++) PyBuffer_Release(&xs[i].req);
+    PyMem_Free(xs);
+    return out;
+}
+
+static PyObject *batch_joined(BatchObject *self, PyObject *noargs) {
+    return PyBytes_FromStringAndSize((const char *)self->joined.p, (Py_ssize_t)self->joined.len);
 }
 
 /* forget(rows: int64 buffer): rows of an answer that failed go back to "not answered" */
@@ -657,7 +855,10 @@ static PyObject *batch_codes(BatchObject *self, PyObject *noargs) {
 }
 
 static PyMethodDef batch_methods[] = {
-    {"feed", (PyCFunction)batch_feed, METH_VARARGS, "feed(payload, base) -> (consumed, done, last_code)"},
+    {"start", (PyCFunction)batch_start, METH_NOARGS, "start(): a new answer begins"},
+    {"feed", (PyCFunction)batch_feed, METH_VARARGS, "feed(payload) -> (done, last_code)"},
+    {"exchange", (PyCFunction)batch_exchange, METH_VARARGS, "exchange(fds, requests, timeout_ms) -> outcomes"},
+    {"joined", (PyCFunction)batch_joined, METH_NOARGS, "every payload decoded, joined (record heads index it)"},
     {"forget", (PyCFunction)batch_forget, METH_VARARGS, "forget(rows): rows back to 'not answered'"},
     {"finish", (PyCFunction)batch_finish, METH_VARARGS, "finish(now) -> (codes, gens, ttls, heads, any_bad, columns)"},
     {"codes", (PyCFunction)batch_codes, METH_NOARGS, "the per-row result codes so far (int64 bytes)"},

@@ -21,6 +21,7 @@ the general path's.
 from __future__ import annotations
 
 import functools
+import os
 import socket
 import struct
 import time
@@ -43,7 +44,7 @@ from ..protocol.constants import (
     OP_READ,
 )
 from ..protocol.digest import key_bytes, prefixed_hasher, ripemd160
-from ..protocol.framing import FrameError, FrameReader, compress_frame, frame
+from ..protocol.framing import MAX_FRAME_SIZE, FrameError, FrameReader, compress_frame, frame
 from ..protocol.message import (
     HEADER,
     MessageError,
@@ -333,13 +334,12 @@ class _PureAnswers:
 
 class _KernelAnswers:
     """The compiled kernel's answers: every frame decoded into the call's column buffers
-    as it arrives (:mod:`aerodf.wire.kernel`)."""
+    as it arrives (:mod:`aerodf.wire.kernel`); :meth:`exchange` does a whole attempt's
+    sockets in C, without the GIL."""
 
     def __init__(self, kplan: kernel.KernelPlan, n: int) -> None:
         self.kplan, self.n = kplan, n
         self.batch = kplan.batch(n)
-        self.fed: list[bytes] = []  # every payload decoded: record heads point into their join
-        self.base = 0
         self.row_error: int | None = None
 
     def receive(self, reader: FrameReader) -> int:
@@ -351,29 +351,72 @@ class _KernelAnswers:
 
     def start(self) -> None:
         """A new answer begins (:meth:`frame` is the frame-at-a-time form of :meth:`receive`)."""
-        self.carry = b""
+        self.batch.start()
 
     def frame(self, msg_type: int, payload: bytes) -> int | None:
         """Decode one frame; the answer's result code once its LAST header came, else None."""
         if msg_type != MSG_TYPE_DATA:
             raise ConnectionError(f"batch answered with frame type {msg_type}")
-        if self.carry:  # a message cut by the frame's end: its start came in the last frame
-            if len(self.carry) > GROUP_BYTES * 16:
-                raise MessageError(f"a message longer than {len(self.carry)} bytes")
-            payload = self.carry + payload
         try:
-            consumed, done, code = self.batch.feed(payload, self.base)
+            done, code = self.batch.feed(payload)
         except ValueError as exc:
             raise MessageError(str(exc)) from None
         except IndexError as exc:  # an answer for a row the request did not have
             self.row_error = int(str(exc))
             raise MessageError(f"row {exc}") from None
-        self.fed.append(payload)
-        self.base += len(payload)
-        if done:
-            return code
-        self.carry = payload[consumed:]
-        return None
+        return code if done else None
+
+    def exchange(self, sock_ms: int, todo: list, policy: BatchPolicy) -> list[tuple[str, Any]]:
+        """:func:`_exchange` with the sending, waiting, reading and decoding in one C call that
+        holds no GIL (one hand-off per attempt instead of one per socket call)."""
+        out: list[tuple[str, Any]] = [("", None)] * len(todo)
+        timeout = sock_ms / 1000 if sock_ms else None
+        socks = []
+        for i, (node, _mine, req) in enumerate(todo):
+            try:
+                sock = node.acquire(timeout)
+            except E.ClusterConnectionError as exc:
+                out[i] = ("acquire", exc)
+                continue
+            sock.settimeout(timeout)  # non-blocking under a timeout: the kernel polls with sock_ms
+            socks.append((i, node, sock, req))
+        if not socks:
+            return out
+        results = self.batch.exchange([s.fileno() for _, _, s, _ in socks], [r for *_, r in socks], sock_ms)
+        for (i, node, sock, _), res in zip(socks, results):
+            kind = res[0]
+            if kind == 0:
+                node.release(sock, healthy=True)
+                out[i] = ("done", res[1])
+            elif kind == 1:
+                if policy.timeout_delay:  # drain the late answer, keep the connection
+                    reader = FrameReader(sock)
+                    reader.buf = bytearray(res[1])  # the part of a frame already read
+                    node.drain(sock, reader, policy.timeout_delay)
+                else:
+                    node.release(sock, healthy=False)
+                out[i] = ("timeout", None)
+            elif kind == 3:
+                node.release(sock, healthy=False)
+                out[i] = ("send", OSError(res[1], os.strerror(res[1])) if res[1] >= 0 else socket.timeout("timed out"))
+            else:
+                node.release(sock, healthy=False)
+                out[i] = ("io", self._io_error(res[1], res[2]))
+        return out
+
+    def _io_error(self, what: int, detail: int) -> Exception:
+        """The exception the Python reader raises for what the kernel's reader met."""
+        if what == -7:  # an answer for a row the request did not have
+            self.row_error = detail
+            return MessageError(f"row {detail}")
+        return {1: lambda: ConnectionError("connection closed by peer"),
+                2: lambda: OSError(detail, os.strerror(detail)),
+                3: lambda: FrameError(f"unsupported proto version {detail}"),
+                4: lambda: FrameError(f"unknown message type {detail}"),
+                5: lambda: FrameError(f"frame of {detail} bytes exceeds {MAX_FRAME_SIZE}"),
+                6: lambda: ConnectionError(f"batch answered with frame type {detail}"),
+                7: lambda: MessageError(f"bad message at byte {detail}"),
+                8: lambda: ConnectionError("bytes after the answer on the connection")}[what]()
 
     def forget(self, rows: np.ndarray) -> None:
         """Rows of an answer that broke off or failed go back to "not answered"."""
@@ -388,7 +431,7 @@ class _KernelAnswers:
         n = self.n
         codes, gens, ttls, heads, any_bad, cols = self.batch.finish(kernel.now())
         heads = np.frombuffer(heads, dtype=np.int64)
-        buf = padded(b"".join(self.fed))
+        buf = padded(self.batch.joined())
         none = np.zeros(n, dtype=bool)
         columns = [Column(arr, none if bad is None else bad) for arr, bad in self.kplan.arrays(cols, n)]
         exact = {}
@@ -431,6 +474,8 @@ def _exchange(sock_ms: int, todo: list[tuple[Node, np.ndarray, bytes]], answers:
               policy: BatchPolicy) -> list[tuple[str, Any]]:
     """Send every request (all nodes before any answer is read), then read every answer into
     ``answers``; one outcome per request (see :func:`attempts`)."""
+    if isinstance(answers, _KernelAnswers) and not policy.compress:
+        return answers.exchange(sock_ms, todo, policy)
     out: list[tuple[str, Any]] = [("", None)] * len(todo)
     timeout = sock_ms / 1000 if sock_ms else None
     sent = []
