@@ -583,3 +583,81 @@ def test_async_timeout_delay_drains_and_keeps_the_connection(fake, served):
             await r.aclose()
 
     asyncio.run(main())
+
+
+def _stream(frames: list[bytes], rng: random.Random, damage: bool) -> bytes:
+    """Frames with their 8-byte headers (some damaged: version, type, a length that lies)."""
+    out = bytearray()
+    for f in frames:
+        head = bytearray(struct.pack(">Q", (2 << 56) | (3 << 48) | len(f)))
+        if damage and rng.random() < 0.2:
+            i = rng.randrange(8)
+            head[i] = rng.choice([0, 1, 2, 4, 0xFF, rng.randrange(256)])
+        out += head + f
+    if damage and rng.random() < 0.2:
+        del out[rng.randrange(len(out)):]  # the connection drops mid-answer
+    return bytes(out)
+
+
+def _over_socket(stream: bytes, run):
+    import socket
+
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(stream)
+        theirs.shutdown(socket.SHUT_WR)  # end of the answer: then EOF
+        ours.settimeout(0.5)
+        return run(ours)
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@needs_kernel
+@settings(max_examples=int(os.environ.get("AERODF_FUZZ_EXAMPLES", 100 if CI else 300)), deadline=None)
+@given(seed=st.integers(0, 2**32), damage=st.booleans())
+def test_fuzz_kernel_socket_reader_against_the_python_reader(seed, damage):
+    """The kernel's own frame reader (exchange: recv + headers + walk, no GIL) against the
+    Python FrameReader feeding the NumPy decoder, on the same bytes from a socket."""
+    from aerodf.protocol.framing import FrameReader
+
+    rng = random.Random(seed)
+    plan = plan_of(FUZZ_SCHEMA)
+    kplan = kernel.plan_for(plan)
+    n = rng.randint(1, 30)
+    frames = _answer(rng, n)
+    if damage:
+        frames = _mutate(rng, frames)
+    stream = _stream(frames, rng, damage)
+
+    def kernel_side(sock):
+        ans = wb._KernelAnswers(kplan, n)
+        (kind, *rest), = ans.batch.exchange([sock.fileno()], [b"request"], 500)
+        if kind != 0:
+            return ("failed", kind)
+        if rest[0]:
+            return ("error", rest[0])
+        try:
+            return ans.chunk()
+        except ValueError as exc:  # a damaged value the exact path cannot decode (both sides alike)
+            return ("failed", type(exc).__name__)
+
+    def python_side(sock):
+        ans = wb._PureAnswers(plan, n)
+        try:
+            error = ans.receive(FrameReader(sock))
+            if error:
+                return ("error", error)
+            ans.accept(type("N", (), {"name": "fuzz"})())
+            return ans.chunk()
+        except (ValueError, OSError, ConnectionError, aerodf.AerodfError, IndexError) as exc:
+            return ("failed", type(exc).__name__)
+
+    got, want = _over_socket(stream, kernel_side), _over_socket(stream, python_side)
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple), (got, want)  # the kernel never reads what Python refuses
+        return
+    if isinstance(got, tuple):
+        assert damage, got  # stricter, only on damaged answers
+        return
+    _chunks_equal(got, want)

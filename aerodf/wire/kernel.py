@@ -1,9 +1,12 @@
 """The compiled wire kernel (``aerodf/wire/_kernel.c``), or the NumPy path where it is absent.
 
 The kernel does the wire path's per-request work in C: key digests, the
-batch-index request, and the answer: frames walked message by message and
-every scalar bin (ints, floats, bools, timestamps, strings, bytes) decoded
-into row-ordered column buffers. Rows it will not vouch for (another
+batch-index request, the I/O of an attempt (every node's request sent, then
+every answer read, with the socket timeout as poll timeout) and the answer:
+frames walked message by message and every scalar bin (ints, floats, bools,
+timestamps, strings, bytes) decoded into row-ordered column buffers. The
+hashing and the I/O with decoding run without the GIL (one hand-off per
+attempt), so threads do not queue on it behind each other's socket calls. Rows it will not vouch for (another
 particle type, an int too wide for its field, a string that is not UTF-8, a
 found record without a non-nullable bin) are marked, and the caller decodes
 them exactly, as on the NumPy path; schemas with lists, maps or vectors use
