@@ -16,6 +16,13 @@ not vouch for (a bin of another type, an int too wide for its field, a
 nested list element ...) are decoded exactly, op by op, and go through the
 general column builders, so the answer -- values, nulls, errors -- equals
 the general path's.
+
+With the compiled kernel (:mod:`aerodf.wire.kernel`, schemas of scalar
+fields) the digests, the request, the sockets of an attempt and the decoding
+into column buffers run in C instead, one GIL hand-off per attempt; rows it
+will not vouch for take the same exact path. The policy loop
+(:func:`attempts`) is written once, without I/O, for the blocking driver here
+and the asyncio one in :mod:`aerodf.wire.aio`.
 """
 
 from __future__ import annotations
@@ -151,19 +158,11 @@ class Answer:
         self.error: int = 0
 
 
-def read_answer(reader: FrameReader, n_ops: int) -> Answer:
-    """Read frames until LAST. Frames are walked in groups (a group ends with a frame
-    that looks like it ends in LAST), so the vectorized walk sees many records at once."""
-    ans = Answer()
-    group: list[bytes] = []
-    while True:
-        if _walk_group(ans, group, *reader.frame(), n_ops) is not None:
-            return ans
-
-
 def _walk_group(ans: Answer, group: list[bytes], msg_type: int, payload: bytes, n_ops: int) -> int | None:
-    """:func:`read_answer`'s step: one more frame into ``group``, walked with the group when it
-    looks like the end; the LAST header's result code once found (also in ``ans.error``), else None."""
+    """One more frame of an answer into ``group``; the group is walked when its frame looks
+    like the end (a group ends with a frame that looks like it ends in LAST, or at
+    :data:`GROUP_BYTES`, so the vectorized walk sees many records at once); the LAST
+    header's result code once found (also in ``ans.error``), else None."""
     if msg_type != MSG_TYPE_DATA:
         raise ConnectionError(f"batch answered with frame type {msg_type}")
     group.append(payload)
@@ -283,7 +282,26 @@ def _ALL(n: int) -> np.ndarray:
     return rows
 
 
-class _PureAnswers:
+class _Answers:
+    """An attempt's answers, read frame by frame (:meth:`start`, then :meth:`frame` until it
+    returns the LAST header's result code)."""
+
+    def receive(self, reader: FrameReader) -> int:
+        """Read one whole answer from ``reader``; its result code."""
+        self.start()
+        while True:
+            code = self.frame(*reader.frame())
+            if code is not None:
+                return code
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def frame(self, msg_type: int, payload: bytes) -> int | None:
+        raise NotImplementedError
+
+
+class _PureAnswers(_Answers):
     """The NumPy path's answers: located parts, kept for :func:`_chunk` once an answer is
     whole and accepted. Answers are accepted (or rejected) in the order they were read."""
 
@@ -292,11 +310,6 @@ class _PureAnswers:
         self.codes = np.full(n, -15, dtype=np.int64)  # NO_RESPONSE until answered
         self.parts: list[tuple[np.ndarray, Located]] = []
         self.received: list[Answer] = []
-
-    def receive(self, reader: FrameReader) -> int:
-        ans = read_answer(reader, len(self.plan.bins))
-        self.received.append(ans)
-        return ans.error
 
     def start(self) -> None:
         """A new answer begins (:meth:`frame` is the frame-at-a-time form of :meth:`receive`)."""
@@ -332,7 +345,7 @@ class _PureAnswers:
         return _chunk(self.plan, self.codes, self.parts, self.n)
 
 
-class _KernelAnswers:
+class _KernelAnswers(_Answers):
     """The compiled kernel's answers: every frame decoded into the call's column buffers
     as it arrives (:mod:`aerodf.wire.kernel`); :meth:`exchange` does a whole attempt's
     sockets in C, without the GIL."""
@@ -341,13 +354,6 @@ class _KernelAnswers:
         self.kplan, self.n = kplan, n
         self.batch = kplan.batch(n)
         self.row_error: int | None = None
-
-    def receive(self, reader: FrameReader) -> int:
-        self.start()
-        while True:
-            code = self.frame(*reader.frame())
-            if code is not None:
-                return code
 
     def start(self) -> None:
         """A new answer begins (:meth:`frame` is the frame-at-a-time form of :meth:`receive`)."""
