@@ -124,6 +124,8 @@ class ServingReader:
         self._drains: Any = builtins.set()  # timeout_delay drains in flight (aread); `set` is the set name here
         self._numpy = self._numpy_plan()
         self._mask_dtype = None if self._numpy is None else np.dtype([(k, bool) for k in self._numpy.names])
+        self._all_nullable = all(f.nullable for f in self.schema)
+        self._bools = [pa.types.is_boolean(f.type) for f in self._fields]
         if self.plan is not None:  # the request template, built now rather than on the first call
             wb.first_row_tail(namespace, self.set, tuple(self.plan.bins))
 
@@ -207,6 +209,10 @@ class ServingReader:
     def _finish(self, chunk: Any, keys: list) -> Any:
         """The answer as the reader's output, by read_batch's rules (missing records, bad values)."""
         n = len(keys)
+        if self._numpy is not None and not self.key_name and getattr(chunk, "raw", None) is not None:
+            direct = self._numpy_direct(chunk, n)
+            if direct is not None:
+                return direct
         source = None
         if self.key_name:
             source = KeySource(keys, self.namespace, self.set)
@@ -223,6 +229,42 @@ class ServingReader:
             return self._to_numpy(arrays, n)
         return convert(pa.Table.from_arrays(arrays, schema=out_schema), self.output,
                        dtype_backend=self.dtype_backend)
+
+    def _numpy_direct(self, chunk: Any, n: int) -> np.ndarray | None:
+        """``output="numpy"`` straight from the kernel's buffers when read_batch's rules have
+        nothing to do (every row decoded by the kernel; every record found, or missing ones
+        null); else None (the general assembly, which raises or drops as read_batch does).
+        The array is what :func:`aerodf.output.to_numpy` makes: masked where null, 0 / False
+        underneath (the kernel writes zeros there)."""
+        if chunk.exact:
+            return None
+        codes = chunk.codes
+        found = codes == 0
+        if not found.all():
+            if self.on_missing != "null" or not self._all_nullable or not np.isin(codes, (0, 2, 27)).all():
+                return None
+        out = np.empty(n, dtype=self._numpy)
+        masks = None
+        names = self._numpy.names
+        for i, col in enumerate(chunk.raw):
+            values, valid, nulls, _bad = col
+            name = names[i]
+            if self._bools[i]:
+                out[name] = np.unpackbits(np.frombuffer(values, dtype=np.uint8), count=n, bitorder="little")
+            else:
+                out[name] = np.frombuffer(values, dtype=out.dtype[i], count=n)
+            if nulls:
+                if masks is None:
+                    masks = np.zeros(n, dtype=self._mask_dtype)
+                masks[name] = np.unpackbits(np.frombuffer(valid, dtype=np.uint8), count=n, bitorder="little") == 0
+        if self.with_meta:
+            out["generation"] = chunk.generations
+            out["ttl"] = chunk.ttls
+            if not found.all():
+                if masks is None:
+                    masks = np.zeros(n, dtype=self._mask_dtype)
+                masks["generation"] = masks["ttl"] = ~found
+        return out if masks is None else np.ma.MaskedArray(out, mask=masks)
 
     def _numpy_plan(self) -> np.dtype | None:
         """The structured dtype of ``output="numpy"`` when every column is an int, float or bool

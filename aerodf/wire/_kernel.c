@@ -1,7 +1,7 @@
 /* aerodf.wire._kernel: the wire path's per-request work in C (issue 17).
  *
  * - digests(set, keys): RIPEMD-160 of set || key type || key bytes per user key
- *   (PROTOCOL.md "Digest and partition"), the hashing with the GIL released;
+ *   (PROTOCOL.md "Digest and partition"), the hashing of many keys with the GIL released;
  * - encode(...): one batch-index request frame (full first row, REPEAT rows after);
  * - Plan / Batch: an answer's frames walked message by message and every scalar
  *   bin (ints, floats, bools, timestamps, strings, bytes) decoded into row-ordered
@@ -11,9 +11,11 @@
  * Every read of the answer is bounds-checked against the frame; a frame that is not
  * a run of whole messages raises ValueError. Python (aerodf/wire/kernel.py) builds
  * the Arrow arrays from the buffers and keeps the exact path for the bad rows, so
- * the answer equals the NumPy path's. Large frames are decoded without the GIL; a
- * small one (the serving case) keeps it: handing the GIL back and forth under many
- * threads costs more than the microseconds of work.
+ * the answer equals the NumPy path's.
+ * - Batch.exchange: an attempt's sockets (send every request, poll, recv, decode) in one
+ *   call without the GIL. Work of a few microseconds (hashing a few hundred keys, a frame
+ *   fed from Python) keeps the GIL: under many threads, handing it back and forth can cost
+ *   a whole switch interval, far more than the work.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -27,6 +29,7 @@
 #define HSZ 22
 #define INFO3_LAST 1
 #define NOGIL_BYTES (1 << 16)
+#define NOGIL_KEYS 512
 
 /* ------------------------------------------------------------------ RIPEMD-160 */
 
@@ -172,10 +175,15 @@ static PyObject *k_digests(PyObject *self, PyObject *args) {
     uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
     const uint8_t *sp = set.buf;
     size_t sl = (size_t)set.len;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++)
-        ripemd160_3(sp, sl, mat + off[i], 1, mat + off[i] + 1, (size_t)(off[i + 1] - off[i] - 1), out + 20 * i);
-    Py_END_ALLOW_THREADS
+    if (n >= NOGIL_KEYS) {  /* a few hundred hashes take less than handing the GIL back and forth */
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++)
+            ripemd160_3(sp, sl, mat + off[i], 1, mat + off[i] + 1, (size_t)(off[i + 1] - off[i] - 1), out + 20 * i);
+        Py_END_ALLOW_THREADS
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++)
+            ripemd160_3(sp, sl, mat + off[i], 1, mat + off[i] + 1, (size_t)(off[i + 1] - off[i] - 1), out + 20 * i);
+    }
 done:
     PyMem_Free(mat);
     PyMem_Free(off);
@@ -892,5 +900,6 @@ PyMODINIT_FUNC PyInit__kernel(void) {
     if (PyModule_AddObject(m, "Plan", (PyObject *)&PlanType) < 0 ||
         PyModule_AddObject(m, "Batch", (PyObject *)&BatchType) < 0) return NULL;
     PyModule_AddIntConstant(m, "NOGIL_BYTES", NOGIL_BYTES);
+    PyModule_AddIntConstant(m, "NOGIL_KEYS", NOGIL_KEYS);
     return m;
 }

@@ -433,21 +433,46 @@ class _KernelAnswers(_Answers):
     def accept(self, node: Node) -> None:
         """The answer's rows are already in place."""
 
-    def chunk(self) -> WireChunk:
-        n = self.n
-        codes, gens, ttls, heads, any_bad, cols = self.batch.finish(kernel.now())
-        heads = np.frombuffer(heads, dtype=np.int64)
-        buf = padded(self.batch.joined())
-        none = np.zeros(n, dtype=bool)
-        columns = [Column(arr, none if bad is None else bad) for arr, bad in self.kplan.arrays(cols, n)]
-        exact = {}
+    def chunk(self) -> "KernelChunk":
+        return KernelChunk(self.kplan, self.batch, self.n)
+
+
+class KernelChunk:
+    """A :class:`WireChunk` from the kernel's buffers: the same attributes, with the Arrow
+    columns and the padded answer buffer built when first asked for (``raw``: the
+    kernel's column buffers, for a reader that builds its output from them directly)."""
+
+    as_records = WireChunk.as_records
+
+    def __init__(self, kplan: kernel.KernelPlan, batch: Any, n: int) -> None:
+        self.kplan, self.batch, self.n = kplan, batch, n
+        codes, gens, ttls, heads, any_bad, self.raw = batch.finish(kernel.now())
+        self.codes = np.frombuffer(codes, dtype=np.int64)
+        self.generations = np.frombuffer(gens, dtype=np.uint32)
+        self.ttls = np.frombuffer(ttls, dtype=np.int64)
+        self.heads = np.frombuffer(heads, dtype=np.int64)
+        self._columns: list[Column] | None = None
+        self._buf: np.ndarray | None = None
+        self.exact: dict[int, dict[str, Any]] = {}
         if any_bad:
             rows = np.zeros(n, dtype=bool)
-            for c in columns:
+            for c in self.columns:
                 rows |= c.bad
-            exact = {int(r): record_bins(buf, int(heads[r])) for r in np.flatnonzero(rows)}
-        return WireChunk(np.frombuffer(codes, dtype=np.int64), np.frombuffer(gens, dtype=np.uint32),
-                         np.frombuffer(ttls, dtype=np.int64), columns, exact, buf, heads)
+            self.exact = {int(r): record_bins(self.buf, int(self.heads[r])) for r in np.flatnonzero(rows)}
+
+    @property
+    def columns(self) -> list[Column]:
+        if self._columns is None:
+            none = np.zeros(self.n, dtype=bool)
+            self._columns = [Column(arr, none if bad is None else bad)
+                             for arr, bad in self.kplan.arrays(self.raw, self.n)]
+        return self._columns
+
+    @property
+    def buf(self) -> np.ndarray:
+        if self._buf is None:
+            self._buf = padded(self.batch.joined())
+        return self._buf
 
 
 def _answers(plan: WirePlan, n: int) -> Any:
