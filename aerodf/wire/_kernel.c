@@ -62,13 +62,21 @@ static const uint32_t KR[5] = {0x50A28BE6u, 0x5C4DD124u, 0x6D703EF3u, 0x7A6D76E9
 
 static inline uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
 
-static inline uint32_t rmd_f(int j, uint32_t x, uint32_t y, uint32_t z) {
-    if (j < 16) return x ^ y ^ z;
-    if (j < 32) return (x & y) | (~x & z);
-    if (j < 48) return (x | ~y) ^ z;
-    if (j < 64) return (x & z) | (y & ~z);
-    return x ^ (y | ~z);
-}
+static inline uint32_t F1(uint32_t x, uint32_t y, uint32_t z) { return x ^ y ^ z; }
+static inline uint32_t F2(uint32_t x, uint32_t y, uint32_t z) { return (x & y) | (~x & z); }
+static inline uint32_t F3(uint32_t x, uint32_t y, uint32_t z) { return (x | ~y) ^ z; }
+static inline uint32_t F4(uint32_t x, uint32_t y, uint32_t z) { return (x & z) | (y & ~z); }
+static inline uint32_t F5(uint32_t x, uint32_t y, uint32_t z) { return x ^ (y | ~z); }
+
+/* one round of 16 steps on both lines: left with FL, right with FR (the rounds' functions
+ * run in opposite orders on the two lines) */
+#define RMD_ROUND(r, FL, FR)                                                             \
+    for (int j = 16 * (r); j < 16 * (r) + 16; j++) {                                     \
+        t = rol(al + FL(bl, cl, dl) + x[RL[j]] + KL[r], SL[j]) + el;                     \
+        al = el; el = dl; dl = rol(cl, 10); cl = bl; bl = t;                             \
+        t = rol(ar + FR(br, cr, dr) + x[RR[j]] + KR[r], SR[j]) + er;                     \
+        ar = er; er = dr; dr = rol(cr, 10); cr = br; br = t;                             \
+    }
 
 static void rmd_block(uint32_t h[5], const uint8_t *b) {
     uint32_t x[16];
@@ -77,13 +85,11 @@ static void rmd_block(uint32_t h[5], const uint8_t *b) {
                ((uint32_t)b[4 * i + 3] << 24);
     uint32_t al = h[0], bl = h[1], cl = h[2], dl = h[3], el = h[4];
     uint32_t ar = h[0], br = h[1], cr = h[2], dr = h[3], er = h[4], t;
-    for (int j = 0; j < 80; j++) {
-        int r = j / 16;
-        t = rol(al + rmd_f(j, bl, cl, dl) + x[RL[j]] + KL[r], SL[j]) + el;
-        al = el; el = dl; dl = rol(cl, 10); cl = bl; bl = t;
-        t = rol(ar + rmd_f(79 - j, br, cr, dr) + x[RR[j]] + KR[r], SR[j]) + er;
-        ar = er; er = dr; dr = rol(cr, 10); cr = br; br = t;
-    }
+    RMD_ROUND(0, F1, F5)
+    RMD_ROUND(1, F2, F4)
+    RMD_ROUND(2, F3, F3)
+    RMD_ROUND(3, F4, F2)
+    RMD_ROUND(4, F5, F1)
     t = h[1] + cl + dr;
     h[1] = h[2] + dl + er;
     h[2] = h[3] + el + ar;
