@@ -11,9 +11,12 @@ Two transports:
 ``aerospike-py`` (the default when installed)
     Native async: the request runs on the Rust client's runtime and the
     event loop is free meanwhile.
-``official``, ``wire``
-    The synchronous official client, or aerodf's own wire reader, on a
-    bounded thread pool (``workers``).
+``wire``
+    aerodf's own reader (:class:`aerodf.serving.ServingReader`), natively
+    async: requests and answers go over asyncio streams and the compiled
+    kernel decodes them on the loop.
+``official``
+    The synchronous official client on a bounded thread pool (``workers``).
 
 Either way the client's in-flight limiter (``max_in_flight``,
 ``queue_timeout``) bounds what reaches the cluster, and policies are the same
@@ -104,6 +107,7 @@ class AsyncReader:
         self._transport: Any = None  # AsyncPyTransport
         self._client: Client | None = None  # official, on threads
         self._pool: ThreadPoolExecutor | None = None
+        self._serving: Any = None  # aerodf.serving.ServingReader, on the wire transport
 
     @classmethod
     async def open(cls, schema: Any, **kwargs: Any) -> "AsyncReader":
@@ -121,6 +125,14 @@ class AsyncReader:
             self._client = await loop.run_in_executor(self._pool, functools.partial(
                 Client, self.hosts, transport=self.transport_name, batch_policy=self.policy, workers=1,
                 config=self._config))
+            if self.transport_name == "wire":  # compiled once: each read is keys -> arrays (aerodf.serving)
+                from .serving import ServingReader
+
+                self._serving = ServingReader(
+                    self.schema, namespace=self.namespace, set=self.set, client=self._client, output=self.output,
+                    dtype_backend=self.dtype_backend, on_missing=self.on_missing, on_type_error=self.on_type_error,
+                    with_key=self.key_name or False, with_meta=self.with_meta, chunk_size=self.chunk_size,
+                    policy=self.policy)
         return self
 
     @property
@@ -137,6 +149,8 @@ class AsyncReader:
             raise ConfigError("AsyncReader is not connected: use `await AsyncReader.open(...)` or `async with`")
         if self._client is not None:
             async with self.limiter.aslot():
+                if self._serving is not None:  # the wire transport: natively on this loop
+                    return await self._serving.aread(keys)
                 return await asyncio.get_running_loop().run_in_executor(self._pool, self._read_sync, keys)
         source = KeySource(keys, self.namespace, self.set)
         n = source.n
@@ -170,6 +184,9 @@ class AsyncReader:
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
+        if self._serving is not None:
+            await self._serving.aclose()  # its asyncio connections (the client is closed below)
+            self._serving = None
         if self._client is not None:
             client, self._client = self._client, None
             await asyncio.get_running_loop().run_in_executor(self._pool, client.close)

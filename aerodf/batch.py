@@ -10,6 +10,7 @@ memory follows ``chunk_size``, not the size of the request.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -166,7 +167,7 @@ def read_chunks(client: Any, source: KeySource, schema: Schema, policy: BatchPol
     def fetch(start: int, end: int):
         user_keys = source.user_keys(start, end)
         if unreachable:
-            return _Unread(unreachable[0], user_keys), user_keys
+            return Unread(unreachable[0], user_keys), user_keys
         client_keys = source.client_keys(start, end, user_keys)
         try:
             with limiter.slot():
@@ -179,15 +180,15 @@ def read_chunks(client: Any, source: KeySource, schema: Schema, policy: BatchPol
             if exc.keys and not isinstance(exc, RecordNotFoundError):
                 if isinstance(exc, ClusterConnectionError):
                     unreachable.append(exc)
-                return _Unread(exc, exc.keys), user_keys
+                return Unread(exc, exc.keys), user_keys
             raise
 
     asm = Assembly(source, schema, plan, on_missing=on_missing, on_type_error=on_type_error, strings=strings,
                    key_name=key_name, with_meta=with_meta, progress=progress, chunks=len(bounds))
-    failures: list[_Unread] = []
+    failures: list[Unread] = []
     try:
         for s, e, (chunk, user_keys) in pipelined(client.executor(), bounds, fetch, concurrency):
-            if isinstance(chunk, _Unread):
+            if isinstance(chunk, Unread):
                 failures.append(chunk)
                 continue
             asm.add(s, e, chunk, user_keys)
@@ -195,11 +196,11 @@ def read_chunks(client: Any, source: KeySource, schema: Schema, policy: BatchPol
     finally:
         asm.close()
     if failures:
-        raise _unread(failures, n)
+        raise unread_error(failures, n)
     return asm.finish()
 
 
-class _Unread:
+class Unread:
     """A chunk that was not read: the error, and the keys of the chunk it leaves unread."""
 
     __slots__ = ("error", "keys")
@@ -208,7 +209,7 @@ class _Unread:
         self.error, self.keys = error, keys
 
 
-def _unread(failures: list[_Unread], n: int) -> AerospikeServerError:
+def unread_error(failures: list[Unread], n: int) -> AerospikeServerError:
     """One error for every chunk of a read that failed: the first failure's type, code and
     reason, and every key of the call that was not read."""
     first = failures[0].error
@@ -219,6 +220,22 @@ def _unread(failures: list[_Unread], n: int) -> AerospikeServerError:
                       in_doubt=first.in_doubt)
     err.__cause__ = first
     return err
+
+
+@dataclass
+class ChunkRules:
+    """What decoding one chunk needs (an :class:`Assembly` has the same attributes):
+    the read's options, its output schema, and where missing keys are counted."""
+
+    source: Any
+    schema: Schema
+    out_schema: pa.Schema
+    on_missing: str
+    on_type_error: str
+    strings: str
+    key_name: str | None
+    with_meta: bool
+    missing: list[Any]
 
 
 class Assembly:
@@ -240,7 +257,7 @@ class Assembly:
         self.bar = progress_bar(source.n, progress) if source.n else None
 
     def add(self, start: int, end: int, chunk: Any, user_keys: list[Any]) -> None:
-        decode = _decode if self.plan is None else _decode_wire
+        decode = _decode if self.plan is None else decode_wire
         arrays = decode(self, chunk, start, end, user_keys)
         if arrays is not None:
             if self.sinks is None:
@@ -277,7 +294,7 @@ def _check_codes(codes: list[int], keys: list[Any], offset: int) -> None:
             f"(row {offset + i})", key=keys[i], keys=[keys[j] for j, _ in errors])
 
 
-def _decode(asm: Assembly, chunk: Any, start: int, end: int, keys: list[Any]) -> list[pa.Array] | None:
+def _decode(asm: Any, chunk: Any, start: int, end: int, keys: list[Any]) -> list[pa.Array] | None:
     """The columns of one answered chunk (a :class:`~aerodf.records.RecordsChunk`) under
     the read's options (``asm``), or None when it adds no rows."""
     source, schema, out_schema, missing = asm.source, asm.schema, asm.out_schema, asm.missing
@@ -377,7 +394,7 @@ def _check_required(schema: Schema, found: np.ndarray, rows: np.ndarray | None, 
         raise missing_value(field, keys[i], start + i, record_missing=True)
 
 
-def _decode_wire(asm: Assembly, chunk: Any, start: int, end: int, keys: list[Any]) -> list[pa.Array] | None:
+def decode_wire(asm: Any, chunk: Any, start: int, end: int, keys: list[Any]) -> list[pa.Array] | None:
     """:func:`_decode` for a wire chunk (:mod:`aerodf.wire.batch`): same rules; the columns
     come decoded, and rows the wire decoders refused go through the builders here."""
     source, schema, out_schema, missing = asm.source, asm.schema, asm.out_schema, asm.missing

@@ -6,7 +6,9 @@ one run (rounds interleaved, samples pooled, p50 = median):
 * hand-written: the official client's ``batch_read`` (records), aerospike-py's
   ``batch_read(...).to_list()`` and ``.to_numpy(dtype)`` (sync and async);
 * aerodf: ``read_batch`` through each transport, and ``aerodf.aio.AsyncReader``
-  through each transport, into NumPy (masked) and polars.
+  through each transport, into NumPy (masked) and polars;
+* aerodf.serving: ``ServingReader.read`` (compiled once, wire transport, the C
+  kernel when built: ``aerodf.wire.kernel.AVAILABLE``), into NumPy and polars.
 
 Sync paths run ``c`` threads; async paths run ``c`` tasks on one event loop.
 
@@ -71,6 +73,10 @@ class Paths:
         self.off = aerodf.connect(hosts, transport="official", max_in_flight=0, workers=2)
         self.fast = aerodf.connect(hosts, transport="aerospike-py", max_in_flight=0, workers=2)
         self.wire = aerodf.connect(hosts, transport="wire", max_in_flight=0, workers=2)
+        from aerodf.serving import ServingReader
+
+        self.serving = {out: ServingReader(SCHEMA, namespace=NS, set=set_name, client=self.wire, output=out)
+                        for out in ("numpy", "polars")}
         self.bins = SCHEMA.bins
         self.async_ready: dict[str, Any] = {}
 
@@ -99,6 +105,8 @@ class Paths:
             "aerodf aerospike-py -> numpy": aerodf_read(self.fast, "numpy"),
             "aerodf aerospike-py -> polars": aerodf_read(self.fast, "polars"),
             "aerodf wire -> numpy": aerodf_read(self.wire, "numpy"),
+            "aerodf.serving ServingReader -> numpy": self.serving["numpy"].read,
+            "aerodf.serving ServingReader -> polars": self.serving["polars"].read,
         }
 
     async def open_async(self) -> dict[str, Callable[[list[int]], Any]]:
@@ -210,8 +218,11 @@ def summarize(lat: list[float], wall: float, level: int) -> dict[str, Any]:
 
 
 def suite(hosts, n_keys: int, levels: list[int], requests: int, rounds: int, gil_seconds: float,
-          set_name: str = SET) -> dict[str, Any]:
-    """Run every path; ``set_name`` holds ``n_keys`` records of :data:`SCHEMA` (keys 0..n-1)."""
+          set_name: str = SET, server_pid: int | None = None) -> dict[str, Any]:
+    """Run every path; ``set_name`` holds ``n_keys`` records of :data:`SCHEMA` (keys 0..n-1).
+    ``server_pid``: a real server on this machine, whose CPU per request is reported."""
+    from benchmarks.run import server_cpu
+
     paths = Paths(hosts, set_name)
     loop = asyncio.new_event_loop()
     try:
@@ -223,19 +234,25 @@ def suite(hosts, n_keys: int, levels: list[int], requests: int, rounds: int, gil
         for afn in async_paths.values():
             loop.run_until_complete(afn(list(range(KEYS_PER_REQUEST))))
         pooled: dict[tuple[str, int], tuple[list[float], float]] = {}
+        server_s: dict[tuple[str, int], float] = {}
         for r in range(rounds):
             for level in levels:
                 per_worker = max(3, requests // level)
                 for name in names:
+                    s0 = server_cpu(server_pid)
                     if name in sync_paths:
                         lat, wall = run_sync(sync_paths[name], level, per_worker, n_keys, seed=r * 1000 + level)
                     else:
                         lat, wall = loop.run_until_complete(
                             run_async(async_paths[name], level, per_worker, n_keys, seed=r * 1000 + level))
+                    if s0 is not None:
+                        server_s[(name, level)] = server_s.get((name, level), 0.0) + server_cpu(server_pid) - s0
                     acc = pooled.setdefault((name, level), ([], 0.0))
                     pooled[(name, level)] = (acc[0] + lat, acc[1] + wall)
             print(f"  serving round {r + 1}/{rounds} done", flush=True)
-        latency = {f"{name} @ {level}": {"path": name, **summarize(lat, wall, level)}
+        latency = {f"{name} @ {level}": {"path": name, **summarize(lat, wall, level),
+                                         **({"server_cpu_ms_per_request": 1000 * server_s[(name, level)] / len(lat)}
+                                            if (name, level) in server_s else {})}
                    for (name, level), (lat, wall) in sorted(pooled.items(), key=lambda kv: (kv[0][1], kv[0][0]))}
 
         # GIL share: model rate alone, then beside 64 fetches in flight
@@ -314,13 +331,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hosts")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--keys", type=int, default=100_000)
+    ap.add_argument("--server-pid", type=int, help="pid of a real server on this machine (with --hosts): "
+                    "its CPU per request is reported")
     args = ap.parse_args(argv)
     levels, requests, rounds, gil_s = ([1, 4], 20, 1, 0.3) if args.quick else ([1, 10, 64], 600, 3, 2.0)
     n_keys = 5_000 if args.quick else args.keys
     with cluster(args.hosts) as srv:
         load(srv.hosts, n_keys)
-        res = suite(srv.hosts, n_keys, levels, requests, rounds, gil_s)
-    res.update(machine=machine(), hosts=args.hosts or "aerodf test server", quick=args.quick)
+        res = suite(srv.hosts, n_keys, levels, requests, rounds, gil_s, server_pid=args.server_pid)
+    from aerodf.wire import kernel
+
+    res.update(machine=machine(), hosts=args.hosts or "aerodf test server", quick=args.quick,
+               kernel=kernel.AVAILABLE)
     print(markdown(res))
     save("serving", res)
     return 0

@@ -40,6 +40,12 @@ def _runtime_imports(tree: ast.AST):
     yield from walk(tree)
 
 
+def _is_extension(package: str, name: str) -> bool:
+    """A package's compiled extension module (``aerodf/wire/_kernel.c``): private by name,
+    imported by its one wrapper."""
+    return (ROOT.parent.joinpath(*package.split(".")) / f"{name}.c").exists()
+
+
 def _graph():
     mods = _modules()
     edges: dict[str, set[str]] = defaultdict(set)
@@ -59,7 +65,8 @@ def _graph():
             for target, name in targets:
                 if target in mods and target != cur:
                     edges[cur].add(target)
-                    if name and name.startswith("_") and not name.startswith("__") and not target.endswith(name):
+                    if name and name.startswith("_") and not name.startswith("__") and not target.endswith(name) \
+                            and not _is_extension(target, name):
                         private.append((cur, target, name))
     return mods, edges, private
 

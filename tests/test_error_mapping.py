@@ -64,7 +64,7 @@ def test_a_non_library_exception_is_still_an_aerodf_error():
 
 def test_one_scan_error_names_every_partition_once():
     # the reasons of failed ranges are kept apart from the partitions they name (no string splitting)
-    from aerodf.query import _unread  # noqa: the rule under test
+    from aerodf.query import _unread  # the rule under test
     from aerodf.records import unread_message
 
     a = aerodf.TimeoutError(unread_message("timeout; partitions not read: trick", [0, 1]), code=9,

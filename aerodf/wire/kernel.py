@@ -1,0 +1,168 @@
+"""The compiled wire kernel (``aerodf/wire/_kernel.c``), or the NumPy path where it is absent.
+
+The kernel does the wire path's per-request work in C: key digests, the
+batch-index request, the I/O of an attempt (every node's request sent, then
+every answer read, with the socket timeout as poll timeout) and the answer:
+frames walked message by message and every scalar bin (ints, floats, bools,
+timestamps, strings, bytes) decoded into row-ordered column buffers. The
+hashing and the I/O with decoding run without the GIL (one hand-off per
+attempt), so threads do not queue on it behind each other's socket calls. Rows it will not vouch for (another
+particle type, an int too wide for its field, a string that is not UTF-8, a
+found record without a non-nullable bin) are marked, and the caller decodes
+them exactly, as on the NumPy path; schemas with lists, maps or vectors use
+the NumPy decoders (:mod:`aerodf.wire.columns`). Either way the answer --
+values, nulls, errors -- is the same (tests/test_kernel.py checks it
+against the NumPy path and the official client, and fuzzes the decoder).
+
+The extension is optional: ``pip install`` builds it when a C compiler is
+there and goes on without it otherwise. ``AERODF_PURE_PYTHON=1`` (at import)
+makes aerodf ignore a built kernel.
+
+Attributes
+----------
+AVAILABLE : bool
+    Whether the compiled kernel is in use.
+REASON : str
+    Why not, when it is not.
+
+Examples
+--------
+>>> from aerodf.wire import kernel
+>>> kernel.AVAILABLE in (True, False)
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..schema import Bool, Bytes, Float, Int, Schema, String, Timestamp
+
+__all__ = ["AVAILABLE", "REASON", "KernelPlan", "plan_for", "digests", "encode"]
+
+CITRUSLEAF_EPOCH = 1262304000
+
+_k: Any = None
+if os.environ.get("AERODF_PURE_PYTHON") == "1":
+    REASON = "AERODF_PURE_PYTHON=1"
+else:
+    try:
+        from . import _kernel as _k  # type: ignore[no-redef]
+        REASON = ""
+    except ImportError as exc:  # not built (no compiler at install time)
+        REASON = f"not built: {exc}"
+AVAILABLE: bool = _k is not None
+
+# field kinds, as aerodf/wire/_kernel.c numbers them
+F_INT, F_TS, F_F64, F_F32, F_BOOL, F_STR, F_BYTES = range(1, 8)
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def digests(set_bytes: bytes, user_keys: list) -> np.ndarray | None:
+    """``(n, 20)`` uint8 digests of ``user_keys`` in a set, or None when the kernel is
+    absent or leaves a key to the Python path (a bool, an int beyond 64 bits, another type).
+
+    Examples
+    --------
+    >>> from aerodf.protocol.digest import compute_digest
+    >>> d = digests(b"s", [1, "a"])
+    >>> d is None or bytes(d[0]) == compute_digest("s", 1)
+    True
+    """
+    if _k is None:
+        return None
+    out = _k.digests(set_bytes, user_keys if type(user_keys) is list else list(user_keys))
+    if type(out) is int:
+        return None
+    return np.frombuffer(out, dtype=np.uint8).reshape(len(user_keys), 20)
+
+
+def encode(first_tail: bytes, digest: np.ndarray, rows: np.ndarray, parent_flags: int, info1: int,
+           timeout_ms: int) -> bytes:
+    """One batch-index request frame (see ``aerodf.wire.batch.request``)."""
+    return _k.encode(first_tail, digest, np.ascontiguousarray(rows, dtype=np.int64), parent_flags, info1,
+                     timeout_ms)
+
+
+class KernelPlan:
+    """A wire plan's scalar fields compiled for the kernel's decoder (see :func:`plan_for`)."""
+
+    def __init__(self, plan: Any) -> None:
+        self.plan = plan
+        specs, self.arrow_types = [], []
+        for field, slot in zip(plan.schema, plan.slot):
+            t = field.type
+            if isinstance(t, Int):
+                lo, hi = t.bounds
+                spec = (F_INT, t.bits // 8, max(lo, _I64_MIN), min(hi, _I64_MAX))
+                from ..typemap import to_arrow_type
+
+                arrow = to_arrow_type(t)
+            elif isinstance(t, Timestamp):
+                spec, arrow = (F_TS, 8, _I64_MIN, _I64_MAX), pa.timestamp(t.unit, tz=t.tz)
+            elif isinstance(t, Float):
+                spec = (F_F64 if t.bits == 64 else F_F32, t.bits // 8, 0, 0)
+                arrow = pa.float64() if t.bits == 64 else pa.float32()
+            elif isinstance(t, Bool):
+                spec, arrow = (F_BOOL, 1, 0, 0), pa.bool_()
+            elif isinstance(t, String):
+                spec, arrow = (F_STR, 0, 0, 0), pa.string()
+            elif isinstance(t, Bytes):
+                spec, arrow = (F_BYTES, 0, 0, 0), pa.binary()
+            else:
+                raise TypeError(f"the kernel does not decode {t}")
+            kind, width, lo, hi = spec
+            specs.append((kind, slot, width, int(field.nullable), lo, hi))
+            self.arrow_types.append(arrow)
+        self.c = _k.Plan([b.encode() for b in plan.bins], specs)
+
+    def batch(self, n: int) -> Any:
+        """The answer buffers of an ``n``-key call (``aerodf.wire._kernel.Batch``)."""
+        return _k.Batch(self.c, n)
+
+    def arrays(self, columns: list[tuple], n: int) -> list[tuple[pa.Array, np.ndarray | None]]:
+        """Each field's ``n``-row Arrow array and its bad-rows mask (None: none) from ``Batch.finish``."""
+        out = []
+        for t, col in zip(self.arrow_types, columns):
+            if len(col) == 6:
+                offs, data, valid, nulls, bad, large = col
+                if large:
+                    t = pa.large_string() if t == pa.string() else pa.large_binary()
+                bufs = [None if valid is None else pa.py_buffer(valid), pa.py_buffer(offs), pa.py_buffer(data)]
+            else:
+                values, valid, nulls, bad = col
+                bufs = [None if valid is None else pa.py_buffer(valid), pa.py_buffer(values)]
+            out.append((pa.Array.from_buffers(t, n, bufs, null_count=nulls),
+                        None if bad is None else np.frombuffer(bad, dtype=bool)))
+        return out
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_for_schema(schema: Schema) -> KernelPlan | None:
+    from .columns import plan_of
+
+    plan = plan_of(schema)
+    if plan is None or len(plan.bins) > 64 or len(schema) > 64:
+        return None
+    try:
+        return KernelPlan(plan)
+    except TypeError:  # a list, map or vector: the NumPy decoders
+        return None
+
+
+def plan_for(plan: Any) -> KernelPlan | None:
+    """The kernel's plan for a wire plan, or None (no kernel, or a type it leaves to NumPy)."""
+    if _k is None:
+        return None
+    return _plan_for_schema(plan.schema)
+
+
+def now() -> int:
+    """Seconds since the Aerospike epoch (2010-01-01), as TTLs are counted."""
+    return int(time.time()) - CITRUSLEAF_EPOCH
