@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import aerodf
-from scale_data import N, SCHEMA, cluster, dataset, expected, frame, keys_of  # noqa: F401 - fixtures
+from scale_data import ALL, N, SCHEMA, cluster, dataset, expected, frame, keys_of  # noqa: F401 - fixtures
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def test_a_task_that_fails_mid_range_is_retried_by_ray(dataset, local_ray):
     srv.clear_faults()
     srv.add_fault("error", command="query", code=11, skip=4, count=1)
     try:
-        ds = aerodf.read_ray(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2, max_retries=0,
+        ds = aerodf.read_ray(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2, max_retries=0, where=ALL,
                              batch_size=100)
         got = _keys(ds)
         fired = srv.control("aerodf-fault-list")["aerodf-fault-list"]
