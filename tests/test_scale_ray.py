@@ -2,8 +2,8 @@
 
 The union of all read tasks equals a full read_query, key by key; Ray's
 projection, predicate and limit pushdown reach the tasks; a task that fails
-part-way is re-run by Ray and the result is still exact. Marked slow: Ray
-takes seconds to start.
+part-way is re-run by Ray and the result is still exact. Ray takes seconds
+to start, so the long form (marked slow) is skipped on CI.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import aerodf
 from scale_data import ALL, N, SCHEMA, cluster, dataset, expected, frame, keys_of  # noqa: F401 - fixtures
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +45,7 @@ def test_union_of_read_tasks_is_the_whole_set(dataset, local_ray):
     assert got.sort("key")["g"].to_list() == [k % 7 for k in range(N)]
 
 
+@pytest.mark.slow
 def test_filter_and_projection_given_and_pushed_by_ray(dataset, local_ray):
     srv, ns, name = dataset
     where = pl.col("g").is_in([1, 2]) & (pl.col("f") >= 100)
@@ -97,6 +97,7 @@ def test_a_task_that_fails_mid_range_is_retried_by_ray(dataset, local_ray):
     assert len(got) == len(set(got)) == N and sorted(got) == list(range(N)), "exact after Ray's retry"
 
 
+@pytest.mark.slow
 def test_write_ray_writes_each_block_and_reports_failed_rows(cluster, ns, local_ray):
     from helpers import unique_set
 
