@@ -76,6 +76,16 @@ def _to_polars(expr: Any) -> Any:
     return None
 
 
+def _tasks(parallelism: int) -> int:
+    """Ray's requested parallelism, capped at 4 tasks per CPU of the Ray cluster: Ray asks
+    for at least 200 blocks when it cannot size a source, and each task opens a client of
+    its own (``partitions=N`` sets the count exactly)."""
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
+    return max(1, min(int(parallelism), 4 * max(1, cpus)))
+
+
 class AerospikeDatasource(Datasource):
     """A Ray Data source over an Aerospike set (see :func:`aerodf.read_ray`)."""
 
@@ -137,7 +147,7 @@ class AerospikeDatasource(Datasource):
 
     def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None,
                        data_context: Any = None) -> list[ReadTask]:
-        plan = self._spec.plan(parallelism)
+        plan = self._spec.plan(_tasks(parallelism))
         pushed = getattr(self, "_pushed", None)
         if pushed is not None:
             plan = with_where(plan, pushed)
