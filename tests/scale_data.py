@@ -14,10 +14,12 @@ import aerodf
 
 N = 3000
 # The fault tests turn the transport's own retries off (max_retries=0) so that an injected
-# error escapes the task and the engine must re-run it. They filter on a bin every record
-# holds: without a filter, a scan naming bins makes a second, metadata-only pass per range,
-# and on the test server that pass times out now and then when nothing retries it
-# (official client, 2 in 10 scans with max_retries=0; with retries it is invisible).
+# error escapes the task and the engine must re-run it. They read through the wire transport
+# and filter on a bin every record holds: the test server sends no per-partition "done"
+# markers, and without retries the official client's partition tracker then fails now and
+# then with TIMEOUT (2 scans in 15 on a 3-node test server; invisible with its retries), and a
+# scan naming bins with no filter makes a metadata-only pass that always goes through the
+# official client.
 ALL = pl.col("i") >= 0
 SCHEMA = {"i": "int64", "g": "int64", "f": "float64", "s": "string"}
 

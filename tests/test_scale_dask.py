@@ -71,7 +71,7 @@ def test_a_task_that_fails_mid_range_is_retried_by_dask(dataset, dask_client):
     # the task raises after yielding its other sub-ranges, and Dask re-runs it
     srv.add_fault("error", command="query", code=11, skip=4, count=1)
     try:
-        ddf = aerodf.read_dask(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2, max_retries=0, where=ALL)
+        ddf = aerodf.read_dask(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2, max_retries=0, where=ALL, transport="wire")
         got = ddf["key"].compute(retries=2).tolist()
         fired = srv.control("aerodf-fault-list")["aerodf-fault-list"]
     finally:
@@ -82,7 +82,7 @@ def test_a_task_that_fails_mid_range_is_retried_by_dask(dataset, dask_client):
         srv.add_fault("error", command="query", code=11, skip=4, count=1)
         try:
             aerodf.read_dask(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2,
-                             max_retries=0, where=ALL).compute(retries=0)
+                             max_retries=0, where=ALL, transport="wire").compute(retries=0)
         finally:
             srv.clear_faults()
 

@@ -87,7 +87,7 @@ def test_a_task_that_fails_mid_range_is_retried_by_ray(dataset, local_ray):
     srv.clear_faults()
     srv.add_fault("error", command="query", code=11, skip=4, count=1)
     try:
-        ds = aerodf.read_ray(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2, max_retries=0, where=ALL,
+        ds = aerodf.read_ray(ns, name, SCHEMA, hosts=srv.hosts, with_key=True, partitions=2, max_retries=0, where=ALL, transport="wire",
                              batch_size=100)
         got = _keys(ds)
         fired = srv.control("aerodf-fault-list")["aerodf-fault-list"]

@@ -94,7 +94,7 @@ def test_a_task_that_fails_mid_range_is_retried_by_spark(dataset, spark):
     srv.clear_faults()
     srv.add_fault("error", command="query", code=11, skip=4, count=1)
     try:
-        df = _reader(spark, srv, ns, name, partitions=2, max_retries=0, batch_size=100).schema(DDL).load().where("i >= 0")
+        df = _reader(spark, srv, ns, name, partitions=2, max_retries=0, batch_size=100, transport="wire").schema(DDL).load().where("i >= 0")
         got = [r["key"] for r in df.select("key").collect()]
         fired = srv.control("aerodf-fault-list")["aerodf-fault-list"]
     finally:
