@@ -21,15 +21,27 @@ from .inference import InferenceWarning, infer_schema
 from .polars import explain, scan
 from .query import iter_batches, read_query
 from .policy import BatchPolicy, Exists, GenerationCheck, Policy, QueryPolicy, ReadPolicy, Replica, WritePolicy
+from .scale import read_dask, read_ray, write_dask, write_ray
 from .schema import Field, Schema, parse_type
 from .write import WriteError, WriteReport, write_frame
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # aerodf.spark (the Spark data source) imports pyspark: only when asked for
+    if name == "spark":
+        import importlib
+
+        return importlib.import_module(".spark", __name__)
+    raise AttributeError(f"module 'aerodf' has no attribute {name!r}")
+
 __all__ = [
     # reading and writing
     "read_batch", "read_query", "iter_batches", "scan", "explain", "infer_schema", "InferenceWarning", "write_frame",
     "WriteReport",
+    # scale-out (each engine imported when used; Spark: aerodf.spark.register)
+    "read_ray", "read_dask", "write_ray", "write_dask",
     # connection
     "connect", "Client",
     # schema

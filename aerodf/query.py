@@ -55,24 +55,10 @@ def _where(where: Any) -> tuple[Expr | None, Any, Any]:
 
 
 def _partition_ranges(partitions: Any, pieces: int) -> list[tuple[int, int]]:
-    if partitions is None:
-        begin, count = 0, N_PARTITIONS
-    elif isinstance(partitions, range) and partitions.step == 1:
-        begin, count = partitions.start, len(partitions)
-    elif isinstance(partitions, tuple) and len(partitions) == 2:
-        begin, count = partitions
-    else:
-        raise ConfigError("partitions must be None, range(begin, end) or (begin, count)")
-    if not (0 <= begin and count > 0 and begin + count <= N_PARTITIONS):
-        raise ConfigError(f"partitions {begin}..{begin + count - 1} outside 0..4095")
-    pieces = max(1, min(pieces, count))
-    step, extra = divmod(count, pieces)
-    out, start = [], begin
-    for i in range(pieces):
-        size = step + (1 if i < extra else 0)
-        out.append((start, size))
-        start += size
-    return out
+    # the one planner shared with the engines' tasks (aerodf.partitions)
+    from .partitions import split
+
+    return split(partitions, pieces)
 
 
 class _Sink:

@@ -13,6 +13,17 @@ import pytest
 NAMESPACE = os.environ.get("AERODF_TEST_NAMESPACE", "test")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """CI runs the short form of the scale-out engine tests: those of tests/test_scale_*.py
+    marked ``slow`` are skipped when ``CI`` is set, unless ``AERODF_ENGINE_TESTS=full``."""
+    if not os.environ.get("CI") or os.environ.get("AERODF_ENGINE_TESTS") == "full":
+        return
+    skip = pytest.mark.skip(reason="long form of the engine tests (CI is set; AERODF_ENGINE_TESTS=full runs it)")
+    for item in items:
+        if "slow" in item.keywords and item.fspath.basename.startswith("test_scale_"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def ns() -> str:
     return NAMESPACE
