@@ -20,6 +20,13 @@ META_ARROW = (pa.field("generation", pa.uint32()), pa.field("ttl", pa.int64()))
 KEY_TYPES = {"int64": pa.int64(), "string": pa.string(), "bytes": pa.binary()}
 
 
+def key_type_of(name: str) -> pa.DataType:
+    """The Arrow type of a stored-key column: ``"int64"``, ``"string"`` or ``"bytes"``."""
+    if name not in KEY_TYPES:
+        raise ConfigError(f"key_type must be one of {sorted(KEY_TYPES)}, not {name!r}")
+    return KEY_TYPES[name]
+
+
 def key_name_of(with_key: bool | str) -> str | None:
     """The key column's name: ``"key"`` for ``with_key=True``, the string given, or None."""
     return with_key if isinstance(with_key, str) else ("key" if with_key else None)

@@ -28,81 +28,10 @@ import pyarrow as pa
 
 from .errors import AerodfError, ConfigError
 from .policy import QueryPolicy, resolve
-from .protocol.constants import N_PARTITIONS
+from .ranges import partition_span, split  # noqa: F401  (the planner's cuts; re-exported)
 from .schema import Schema
 
 log = logging.getLogger("aerodf")
-
-
-def partition_span(partitions: Any) -> tuple[int, int]:
-    """``(begin, count)`` of ``None`` (all 4096), ``range(b, e)`` or ``(begin, count)``."""
-    if partitions is None:
-        begin, count = 0, N_PARTITIONS
-    elif isinstance(partitions, range) and partitions.step == 1:
-        begin, count = partitions.start, len(partitions)
-    elif isinstance(partitions, tuple) and len(partitions) == 2:
-        begin, count = partitions
-    else:
-        raise ConfigError("partitions must be None, range(begin, end) or (begin, count)")
-    if not (isinstance(begin, int) and isinstance(count, int)) or not (
-            0 <= begin and count > 0 and begin + count <= N_PARTITIONS):
-        raise ConfigError(f"partitions {begin}..{begin + count - 1} outside 0..4095")
-    return begin, count
-
-
-def split(partitions: Any, pieces: int, *, masters: Sequence[int] | None = None) -> list[tuple[int, int]]:
-    """Cut a partition span into ``pieces`` contiguous ``(begin, count)`` ranges.
-
-    Parameters
-    ----------
-    partitions
-        ``None`` (all 4096), ``range(begin, end)`` or ``(begin, count)``.
-    pieces
-        How many ranges (at most one per partition).
-    masters
-        The master node (any id) of each of the 4096 partitions. When given,
-        each cut moves to the nearest change of master within a quarter of a
-        range's size, so that ranges align to nodes where the map allows.
-
-    Returns
-    -------
-    list of (begin, count)
-        Contiguous, non-empty, covering the span exactly once, in order.
-
-    Examples
-    --------
-    >>> split(None, 3)
-    [(0, 1366), (1366, 1365), (2731, 1365)]
-    >>> split((0, 8), 2, masters=[0, 0, 0, 1, 1, 1, 1, 1] + [1] * 4088)
-    [(0, 3), (3, 5)]
-    """
-    begin, count = partition_span(partitions)
-    pieces = max(1, min(int(pieces), count))
-    step, extra = divmod(count, pieces)
-    cuts, at = [], begin
-    for i in range(pieces - 1):
-        at += step + (1 if i < extra else 0)
-        cuts.append(at)
-    if masters is not None and pieces > 1:
-        if len(masters) != N_PARTITIONS:
-            raise ConfigError(f"masters must name the master of each of the {N_PARTITIONS} partitions")
-        changes = [p for p in range(begin + 1, begin + count) if masters[p] != masters[p - 1]]
-        slack = step // 4
-        if changes and slack:
-            import bisect
-
-            aligned, low = [], begin
-            for cut in cuts:
-                i = bisect.bisect_left(changes, cut)
-                near = [c for c in changes[max(0, i - 1):i + 1] if abs(c - cut) <= slack and c > low]
-                best = min(near, key=lambda c: abs(c - cut)) if near else cut
-                best = best if best > low else cut
-                aligned.append(best)
-                low = best
-            if all(b > a for a, b in zip([begin] + aligned, aligned + [begin + count])):
-                cuts = aligned
-    edges = [begin] + cuts + [begin + count]
-    return [(a, b - a) for a, b in zip(edges, edges[1:])]
 
 
 def master_map(hosts: Any, namespace: str, *, timeout: float = 1.0) -> tuple[list[str], list[int]] | None:
@@ -184,12 +113,13 @@ class ScanTask:
 
     def output_schema(self) -> pa.Schema:
         """The Arrow schema of this task's batches (the same for every task of a plan)."""
-        from .query import _key_type, _out_names, _row_schema
+        from .layout import RowLayout, key_type_of
 
         key_name = self.with_key if isinstance(self.with_key, str) else ("key" if self.with_key else None)
         cols = list(self.columns) if self.columns is not None else self.schema.names
-        full = _row_schema(self.schema, key_name, _key_type(self.key_type), self.with_meta, self.strings)
-        return pa.schema([full.field(n) for n in _out_names(cols, key_name, self.with_meta)])
+        layout = RowLayout(key_name, self.with_meta)
+        full = layout.arrow_schema(self.schema, key_type_of(self.key_type), strings=self.strings)
+        return pa.schema([full.field(n) for n in layout.names(cols)])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Open a client, stream this range as Arrow record batches, close the client.
@@ -287,7 +217,8 @@ def plan_scan(
     [(0, 1024), (1024, 1024), (2048, 1024), (3072, 1024)]
     """
     from .client import parse_hosts
-    from .query import _key_type, _where
+    from .layout import key_type_of
+    from .polars_expr import parse_where
 
     schema = schema if isinstance(schema, Schema) else Schema(schema)
     if not schema.fields:
@@ -296,8 +227,8 @@ def plan_scan(
         raise ConfigError(f"the number of tasks must be a positive integer, not {tasks!r}")
     if max_records is not None and (not isinstance(max_records, int) or max_records < 1):
         raise ConfigError(f"max_records must be a positive integer, not {max_records!r}")
-    _where(where)  # a where= that is no expression fails on the driver, not in every task
-    _key_type(key_type)
+    parse_where(where)  # a where= that is no expression fails on the driver, not in every task
+    key_type_of(key_type)
     if columns is not None:
         unknown = [c for c in columns if c not in schema and c not in ("key", "generation", "ttl")]
         if unknown:

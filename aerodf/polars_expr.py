@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from .errors import ConfigError
 from .expr import (
     Arith, Between, Cmp, Col, Expr, IsIn, IsNull, Length, Lit, Not, Opaque, StrMatch, TimeValue, and_, or_,
 )
@@ -156,3 +157,20 @@ _NODES: dict[str, Callable[[Any], Expr]] = {
     "BinaryExpr": _binary,
     "Function": _function,
 }
+
+
+def parse_where(where: Any) -> tuple[Expr | None, Any, Any]:
+    """A reader's ``where=``: ``(aerodf tree, polars expression to re-apply, native server
+    expression)``; anything else raises :class:`~aerodf.ConfigError`."""
+    if where is None:
+        return None, None, None
+    mod = type(where).__module__.split(".")[0]
+    if mod == "polars":
+        return from_polars(where), where, None
+    if isinstance(where, Expr):
+        raise ConfigError("pass where= as a polars expression (aerodf trees are internal)")
+    if isinstance(where, (str, bool, int, float, bytes)):
+        raise ConfigError(f"where= takes a polars expression (pl.col('age') > 30) or an aerospike_helpers "
+                          f"expression, not {where!r}")
+    # an aerospike_helpers expression (or its compiled list): the server decides, nothing to re-apply
+    return None, None, where

@@ -24,11 +24,12 @@ from .arrow import ChunkContext, build_column, build_key
 from .progress import progress_bar, want_progress
 from .client import Client, session
 from .errors import AerospikeServerError, ConfigError, TimeoutError_
-from .layout import KEY_TYPES, META_COLUMNS, RowLayout, key_name_of
-from .expr import Expr, Plan, columns as expr_columns, plan as make_plan, records_without
+from .layout import META_COLUMNS, RowLayout, key_name_of, key_type_of
+from .polars_expr import parse_where
+from .ranges import split
+from .expr import Plan, columns as expr_columns, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
-from .protocol.constants import N_PARTITIONS
 from .protocol.resultcodes import TIMEOUT
 from .schema import Schema
 
@@ -36,28 +37,8 @@ _DONE = object()
 log = logging.getLogger("aerodf")
 
 
-def _where(where: Any) -> tuple[Expr | None, Any, Any]:
-    """``(aerodf tree, polars expression to re-apply, native server expression)``."""
-    if where is None:
-        return None, None, None
-    mod = type(where).__module__.split(".")[0]
-    if mod == "polars":
-        from .polars_expr import from_polars
-
-        return from_polars(where), where, None
-    if isinstance(where, Expr):
-        raise ConfigError("pass where= as a polars expression (aerodf trees are internal)")
-    if isinstance(where, (str, bool, int, float, bytes)):
-        raise ConfigError(f"where= takes a polars expression (pl.col('age') > 30) or an aerospike_helpers "
-                          f"expression, not {where!r}")
-    # an aerospike_helpers expression (or its compiled list): the server decides, nothing to re-apply
-    return None, None, where
-
-
 def _partition_ranges(partitions: Any, pieces: int) -> list[tuple[int, int]]:
-    # the one planner shared with the engines' tasks (aerodf.partitions)
-    from .partitions import split
-
+    # the one cut shared with the engines' tasks (aerodf.partitions)
     return split(partitions, pieces)
 
 
@@ -212,7 +193,7 @@ def stream_batches(
         raise ConfigError("the schema has no fields: name the bins to read")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError("batch_size must be a positive integer")
-    tree, residual, native = _where(where)
+    tree, residual, native = parse_where(where)
     out_cols = list(columns) if columns is not None else schema.names
     unknown = [c for c in out_cols if c not in schema and c != "key" and c not in META_COLUMNS]
     if unknown:
@@ -236,7 +217,7 @@ def stream_batches(
         yield from _stream(client, namespace, set, read_schema, out_cols, p, residual, native, pol,
                            max_records=max_records, partitions=partitions,
                            concurrency=_concurrency(max_in_flight, client),
-                           batch_size=batch_size, key_name=key_name, key_type=_key_type(key_type),
+                           batch_size=batch_size, key_name=key_name, key_type=key_type_of(key_type),
                            with_meta=with_meta, on_type_error=on_type_error, strings=strings)
 
 
@@ -409,12 +390,6 @@ def _concurrency(max_in_flight: int | None, client: Client) -> int:
     return max(1, min(want, bound) if bound else want)
 
 
-def _key_type(name: str) -> pa.DataType:
-    if name not in KEY_TYPES:
-        raise ConfigError(f"key_type must be one of {sorted(KEY_TYPES)}, not {name!r}")
-    return KEY_TYPES[name]
-
-
 def _get(out: "queue.Queue") -> Any:
     """The next item, waiting in short slices: a signal (Ctrl-C) delivered to another
     thread still reaches this one within a slice, not when the cluster next answers."""
@@ -501,6 +476,6 @@ def read_query(
     else:
         cols = columns if columns is not None else schema.names
         table = RowLayout(key_name_of(with_key), with_meta).arrow_schema(
-            schema.select([c for c in cols if c in schema]), _key_type(key_type), strings=strings_for(output)
+            schema.select([c for c in cols if c in schema]), key_type_of(key_type), strings=strings_for(output)
         ).empty_table()
     return convert(table, output, dtype_backend=dtype_backend)

@@ -35,7 +35,7 @@ from pyspark.sql.types import StructType
 from ..errors import ConfigError
 from ..partitions import ScanTask, plan_scan
 from ..schema import Schema
-from ..write import WriteError, WriteReport
+from ..write import WriteError
 from ._common import merge_reports, write_part
 
 log = logging.getLogger("aerodf")
