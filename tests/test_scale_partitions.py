@@ -101,8 +101,10 @@ def test_planning_checks_arguments_on_the_driver():
 
 def test_iter_batches_cuts_its_ranges_with_the_same_planner(dataset, monkeypatch):
     import aerodf.partitions as P
+    import aerodf.query as Q
 
     srv, ns, name = dataset
+    assert Q.split is P.split  # one cut (aerodf.ranges), for the engines' tasks and for iter_batches
     seen = Counter()
     real = P.split
 
@@ -110,6 +112,6 @@ def test_iter_batches_cuts_its_ranges_with_the_same_planner(dataset, monkeypatch
         seen["calls"] += 1
         return real(partitions, pieces, **kw)
 
-    monkeypatch.setattr(P, "split", spy)
+    monkeypatch.setattr(Q, "split", spy)
     got = sum(b.num_rows for b in aerodf.iter_batches(ns, name, SCHEMA, hosts=srv.hosts))
     assert got == N and seen["calls"] == 1
