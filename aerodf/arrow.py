@@ -488,6 +488,12 @@ def _sorted_entries(parents: pa.Array, keys: pa.Array) -> pa.Array | None:
     return pc.sort_indices(pa.table({"p": parents, "k": keys}), sort_keys=[("p", "ascending"), ("k", "ascending")])
 
 
+def _fresh_offsets(arr: pa.Array) -> pa.Array:
+    """0-based offsets of a list array's visible rows (a null row: an empty range)."""
+    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+    return pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+
+
 def sort_map_entries(arr: pa.Array) -> pa.Array:
     """``arr`` with the entries of every map (at any depth) in key order.
 
@@ -503,9 +509,8 @@ def sort_map_entries(arr: pa.Array) -> pa.Array:
         if not (pa.types.is_map(t.value_type) or pa.types.is_list(t.value_type)):
             return arr
         values = sort_map_entries(pc.list_flatten(arr))
-        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
-        offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-        return pa.ListArray.from_arrays(offsets, values, type=t, mask=arr.is_null() if arr.null_count else None)
+        return pa.ListArray.from_arrays(_fresh_offsets(arr), values, type=t,
+                                        mask=arr.is_null() if arr.null_count else None)
     mask = arr.is_null() if arr.null_count else None
     offs = arr.offsets.to_numpy()
     # list<struct> over the same entries (the list kernels take no maps), rebased for a slice
@@ -519,9 +524,7 @@ def sort_map_entries(arr: pa.Array) -> pa.Array:
         return arr
     if order is not None:
         keys, items = keys.take(order), items.take(order)
-    lengths = pc.fill_null(pc.list_value_length(view), 0).to_numpy(zero_copy_only=False)
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-    return pa.MapArray.from_arrays(offsets, keys, items, type=t, mask=mask)
+    return pa.MapArray.from_arrays(_fresh_offsets(view), keys, items, type=t, mask=mask)
 
 
 def build_column(values: list, field: Field, ctx: ChunkContext) -> pa.Array:

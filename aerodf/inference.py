@@ -57,6 +57,11 @@ def _value_type(values: list[Any], where: str, top: bool = False) -> DataType | 
     return _scalar_type(types, where, top)
 
 
+def _check_on_conflict(on_conflict: str) -> None:
+    if on_conflict not in ("warn", "raise"):
+        raise ConfigError(f"on_conflict must be 'warn' or 'raise', not {on_conflict!r}")
+
+
 def infer_from_records(records: Iterable[dict[str, Any]], *, on_conflict: str = "warn") -> Schema:
     """A schema proposed from sample records (dicts of bin name to value).
 
@@ -65,8 +70,7 @@ def infer_from_records(records: Iterable[dict[str, Any]], *, on_conflict: str = 
     (``on_conflict="warn"``), or every such bin is named in one
     :class:`~aerodf.SchemaError` (``"raise"``).
     """
-    if on_conflict not in ("warn", "raise"):
-        raise ConfigError(f"on_conflict must be 'warn' or 'raise', not {on_conflict!r}")
+    _check_on_conflict(on_conflict)
     records = [r for r in records if r is not None]
     names: dict[str, None] = {}
     for r in records:
@@ -128,8 +132,7 @@ def infer_schema(namespace: str, set: str | None = None, *, keys: Iterable[Any] 
     >>> schema = aerodf.infer_schema("test", "users", hosts="127.0.0.1:3000")  # doctest: +SKIP
     >>> print(schema)  # doctest: +SKIP
     """
-    if on_conflict not in ("warn", "raise"):
-        raise ConfigError(f"on_conflict must be 'warn' or 'raise', not {on_conflict!r}")
+    _check_on_conflict(on_conflict)  # before connecting
     with session(client, hosts) as client:
         if keys is not None:
             keys = list(keys)[:sample]

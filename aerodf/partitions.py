@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from .errors import AerodfError, ConfigError
 from .policy import QueryPolicy, resolve
-from .ranges import partition_span, split  # noqa: F401  (the planner's cuts; re-exported)
+from .ranges import split
 from .schema import Schema
 
 log = logging.getLogger("aerodf")

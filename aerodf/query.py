@@ -198,13 +198,14 @@ def stream_batches(
     unknown = [c for c in out_cols if c not in schema and c != "key" and c not in META_COLUMNS]
     if unknown:
         raise ConfigError(f"column(s) {unknown} are not in the schema")
-    if tree is not None:  # bind: a predicate on a column the schema lacks fails before anything is read
+    pred_cols = expr_columns(tree) if tree is not None else frozenset()
+    if pred_cols:  # bind: a predicate on a column the schema lacks fails before anything is read
         known = {*schema.names, key_name_of(with_key) or "key", *META_COLUMNS}  # (``set`` is the set name here)
-        stray = sorted(expr_columns(tree) - known)
+        stray = sorted(pred_cols - known)
         if stray:
             raise ConfigError(f"the predicate reads column(s) {stray}, which are not in the schema "
                               f"({', '.join(schema.names)})")
-    needed = [n for n in schema.names if n in out_cols or (tree is not None and n in expr_columns(tree))]
+    needed = [n for n in schema.names if n in out_cols or n in pred_cols]
     read_schema = schema.select(needed)
     key_name = key_name_of(with_key)
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from ..partitions import ScanTask, partition_span, plan_scan
+from ..partitions import ScanTask, plan_scan
+from ..ranges import partition_span
 from ..write import WriteReport
 
 
