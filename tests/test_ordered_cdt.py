@@ -109,3 +109,25 @@ def test_sort_map_entries_property(maps, cut):
     assert out.to_pylist() == want
     nested = pa.array([None if m is None else [list(m.items())] for m in maps], type=pa.list_(t))
     assert sort_map_entries(nested).to_pylist() == [None if m is None else [sorted(m.items())] for m in maps]
+
+
+def test_ordered_containers_keep_the_type_rules(client, aerospike_server, set_name, transport):
+    # nothing silent: a wrong element in an ordered list / key-ordered map raises naming key and bin,
+    # or nulls the container with on_type_error="null"; a missing bin is a null
+    good, bad, none = ("test", set_name, "g"), ("test", set_name, "b"), ("test", set_name, "n")
+    client.operate(good, [lo.list_append_items("ol", [3, 1], {"list_order": aerospike.LIST_ORDERED}),
+                          mo.map_put("om", "k", 2**40, {"map_order": aerospike.MAP_KEY_ORDERED})])
+    client.operate(bad, [lo.list_append_items("ol", [2, "x"], {"list_order": aerospike.LIST_ORDERED}),
+                         mo.map_put("om", "k", 2**40, {"map_order": aerospike.MAP_KEY_ORDERED})])
+    client.put(none, {"other": 1})
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
+        with pytest.raises(aerodf.BinTypeError) as e:
+            aerodf.read_batch([good, bad], {"ol": "list<int64>"}, client=c, output="arrow")
+        assert (e.value.key, e.value.bin) == ("b", "ol")
+        with pytest.raises(aerodf.IntegerOverflowError) as e:
+            aerodf.read_batch([good], {"om": "map<string, int32>"}, client=c, output="arrow")
+        assert (e.value.key, e.value.bin) == ("g", "om")
+        t = aerodf.read_batch([good, bad, none], {"ol": "list<int64>", "om": "map<string, int32>"}, client=c,
+                              output="arrow", on_type_error="null")
+    assert t.column("ol").to_pylist() == [[1, 3], None, None]
+    assert t.column("om").to_pylist() == [None, None, None]
