@@ -318,7 +318,7 @@ class ScanReader:
                 self.pending.append(batch)
                 self.pending_rows += batch.num_rows
                 if self.pending_rows >= self.batch_size:
-                    if not self._flush(emit):
+                    if not self._flush(emit, whole=False):
                         stop.set()
                         return False
             if last:
@@ -331,9 +331,18 @@ class ScanReader:
             if stop.is_set():
                 return False
 
-    def _flush(self, emit) -> bool:
+    def _flush(self, emit, whole: bool = True) -> bool:
+        """Emit the pending rows in batches of ``batch_size`` (a frame may hold more
+        records than that); ``whole=False`` keeps a last, partial batch pending."""
         if not self.pending:
             return True
         batches, self.pending, self.pending_rows = self.pending, [], 0
         out = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
-        return emit(out)
+        size, at = self.batch_size, 0
+        while out.num_rows - at >= size or (whole and at < out.num_rows):
+            if not emit(out.slice(at, size)):
+                return False
+            at += size
+        if at < out.num_rows:
+            self.pending, self.pending_rows = [out.slice(at)], out.num_rows - at
+        return True
