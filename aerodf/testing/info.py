@@ -74,27 +74,45 @@ def _peers_empty(cluster, node, args):
     return f"{cluster.peers_gen},{node.port},[]"
 
 
+def _node_objects(cluster, node, ns, set_name: str | None = None) -> tuple[int, int]:
+    """(records this node holds as master or replica, as master): a real node counts
+    both copies in ``objects``, so the cluster's sum is the set's size times the
+    replication factor."""
+    maps = cluster.ownership(node.index)
+    master = ns.count(set_name, maps[0]) if maps else 0
+    return master + sum(ns.count(set_name, m) for m in maps[1:]), master
+
+
 def _namespace(cluster, node, args):
     ns = cluster.store.namespaces.get(args)
     if ns is None:
-        return "ERROR:20:namespace not found"
+        return "type=unknown"
     rf = min(cluster.replication_factor, len(cluster.live_nodes()))
+    objects, master = _node_objects(cluster, node, ns)
     return (
-        f"objects={ns.count()};replication-factor={rf};default-ttl={ns.default_ttl};"
+        f"objects={objects};master_objects={master};effective_replication_factor={rf};"
+        f"replication-factor={rf};default-ttl={ns.default_ttl};"
         f"max-record-size={ns.max_record_size};strong-consistency=false;nsup-period=0"
     )
 
 
 def _sets(cluster, node, args):
+    """``sets``, ``sets/<ns>`` (entries led by ``ns=..:set=..``) and ``sets/<ns>/<set>``
+    (the one set's entry without them; empty for a set the node does not have,
+    ``ns_type=unknown`` for an unknown namespace), counting this node's copies."""
     want_ns, _, want_set = args.partition("/") if args else ("", "", "")
+    if want_ns and want_ns not in cluster.store.namespaces:
+        return "ns_type=unknown"
     out = []
     for ns in cluster.store.namespaces.values():
         if want_ns and ns.name != want_ns:
             continue
-        for s, n in sorted(ns.set_names().items()):
+        for s in sorted(ns.set_names()):
             if want_set and s != want_set:
                 continue
-            out.append(f"ns={ns.name}:set={s}:objects={n}:tombstones=0:truncate_lut=0:stop-writes-count=0")
+            n, _ = _node_objects(cluster, node, ns, s)
+            head = "" if want_set else f"ns={ns.name}:set={s}:"
+            out.append(f"{head}objects={n}:tombstones=0:truncate_lut=0:stop-writes-count=0")
     return ";".join(out) + (";" if out else "")
 
 

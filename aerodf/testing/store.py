@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aerodf.protocol.constants import CITRUSLEAF_EPOCH, N_PARTITIONS, OP_READ
 from aerodf.protocol.digest import partition_id
@@ -170,10 +171,14 @@ class Namespace:
                 n += len(doomed)
         return n
 
-    def count(self, set_name: str | None = None) -> int:
-        if set_name is None:
-            return sum(len(p) for p in self.partitions)
-        return sum(len(p) for p in self.by_set.get(set_name, ()))
+    def count(self, set_name: str | None = None, pids: Any = None) -> int:
+        """Records of a set (the namespace when None), of the partitions ``pids`` (all when None)."""
+        parts = self.partitions if set_name is None else self.by_set.get(set_name)
+        if not parts:
+            return 0
+        if pids is None:
+            return sum(len(p) for p in parts)
+        return sum(len(parts[p]) for p in pids)
 
     def set_names(self) -> dict[str, int]:
         out = {s: sum(len(p) for p in parts) for s, parts in self.by_set.items() if s}
