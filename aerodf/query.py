@@ -26,7 +26,9 @@ from .client import Client, session
 from .errors import AerospikeServerError, ConfigError, TimeoutError_
 from .layout import META_COLUMNS, RowLayout, key_name_of, key_type_of
 from .polars_expr import parse_where
-from .ranges import split
+from .protocol.constants import N_PARTITIONS
+from .ranges import partition_span, split
+from .transport.base import estimate_records
 from .expr import Plan, columns as expr_columns, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
@@ -144,6 +146,11 @@ def iter_batches(
         ``range(begin, end)`` or ``(begin, count)`` of the 4096 partitions.
     max_in_flight
         Partition ranges read at once (default 4, never above the client's bound).
+        The scan is cut into ranges by the set's size as the cluster reports it:
+        one per 250 000 records on the wire transport's columnar scans, one per
+        4 000 000 when records are decoded one by one (the official client's
+        callbacks hold the GIL), at most 4 x ``max_in_flight``; a small set is
+        one request per node.
     batch_size
         Rows per record batch.
     with_key, key_type, with_meta
@@ -229,7 +236,6 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     layout = RowLayout(key_name, with_meta)
     out_schema = layout.arrow_schema(schema, key_type, strings=strings)
     out_names = layout.names(out_cols)
-    ranges = _partition_ranges(partitions, concurrency * 4)
     out: queue.Queue = queue.Queue(maxsize=max(2, concurrency * 2))
     stop = threading.Event()
     counter = _Counter()
@@ -256,6 +262,8 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     if transport.columnar and transport.covers_scan(p.server, native, p.index, server_cap, key_type):
         fplan = transport.wire_plan(schema)
     client.count_path("wire_scan" if fplan is not None else "general_scan", 1)
+    ranges = _partition_ranges(partitions, _pieces(client, namespace, set_name, partitions, concurrency,
+                                                   columnar=fplan is not None))
 
     def emit(batch: pa.RecordBatch) -> bool:
         _put(out, stop, batch)
@@ -381,6 +389,37 @@ def _indexes(client: Client, namespace: str, set_name: str | None) -> dict[str, 
         log.warning("could not list secondary indexes of %s.%s (%s); querying without an index filter",
                     namespace, set_name, exc)
         return {}
+
+
+# Records per partition range of a scan. A range is one request per node, which the
+# server walks with its own threads, so extra ranges buy client-side parallelism and
+# cost a request and the server's per-job setup each. Measured on a real 8.1 server
+# (2 cores; benchmarks/scan.py --small and the note of issue 17): 20 000 records scan
+# in 27 ms as one range vs 86-97 ms as 16 (a 1% filter), 1 000 000 on the wire
+# transport in 4.2 s as 1, 2 or 4 ranges vs 4.9 s as 16, and an 11% filter over them
+# in 1.57 s as one range vs 1.17 s as 4. Records that reach Python one by one (the
+# official client's callbacks) hold the GIL, so ranges there queue on each other:
+# 1 000 000 in 12.6 s as one range vs 20.1 s as two.
+RECORDS_PER_RANGE = 250_000
+RECORDS_PER_RANGE_GENERAL = 4_000_000
+
+
+def _pieces(client: Client, namespace: str, set_name: str | None, partitions: Any, concurrency: int,
+            columnar: bool) -> int:
+    """How many ranges to cut a scan into: one per ``RECORDS_PER_RANGE`` records
+    (``RECORDS_PER_RANGE_GENERAL`` when records are decoded one by one) the cluster
+    says the set holds, scaled to the partitions asked for; at least one and at most
+    4 x ``concurrency``. ``concurrency`` ranges when the size is unknown."""
+    most = concurrency * 4
+    if most <= 1:
+        return 1
+    size = estimate_records(client.transport, namespace, set_name)
+    if size is None:
+        return concurrency
+    _, count = partition_span(partitions)
+    expected = int(size * count / N_PARTITIONS)
+    per = RECORDS_PER_RANGE if columnar else RECORDS_PER_RANGE_GENERAL
+    return max(1, min(most, -(-expected // per)))
 
 
 def _concurrency(max_in_flight: int | None, client: Client) -> int:

@@ -54,9 +54,11 @@ def test_a_failing_node_is_named_by_its_partitions(aerospike_cluster, spread, tr
     assert len(got) == len(set(got)), "a record was delivered twice"
     missing = {k for k in spread if k not in set(got)}
     assert {spread[k] for k in missing} <= named, "records lost from partitions the error does not name"
-    # the healthy nodes' partitions are not named wholesale (the official client may abort
-    # a healthy node's stream when another fails; what it had not finished is named)
-    assert len(named - failed) < len(failed), f"{len(named - failed)} healthy partitions named"
+    # the healthy nodes' partitions are not named wholesale: the official client aborts the
+    # healthy nodes' streams when one fails (a small set is one range, aerodf.query._pieces),
+    # and only what they had not finished is named
+    healthy = 4096 - len(failed)
+    assert len(named - failed) < healthy, f"{len(named - failed)} of {healthy} healthy partitions named"
 
 
 @pytest.mark.fake_only

@@ -269,6 +269,16 @@ class AerospikePyTransport(Transport):
             raise map_error(exc) from exc
         return out[:n]
 
+    def info_all(self, command: str) -> list[str]:
+        try:
+            answers = self.client.info_all(command)
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        bad = [a for a in answers if a.error_code]
+        if bad:
+            raise E.error_for_code(bad[0].error_code, f"node {bad[0].node_name} did not answer {command!r}")
+        return [(a.response or "").rstrip("\n") for a in answers]
+
     def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
         try:
             raw = self.client.info_random_node("sindex-list:")

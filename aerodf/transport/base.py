@@ -30,6 +30,41 @@ def parse_sindex_list(raw: str, namespace: str, set_name: str | None) -> dict[st
     return out
 
 
+def _kv(answer: str, sep: str) -> dict[str, str]:
+    return dict(p.split("=", 1) for p in answer.strip().rstrip(";").split(sep) if "=" in p)
+
+
+def estimate_records(transport: "Transport", namespace: str, set_name: str | None) -> int | None:
+    """About how many records a set (the namespace when ``set_name`` is None) holds.
+
+    Each node counts its master and replica copies (``objects`` of the
+    ``sets/<ns>/<set>`` or ``namespace/<ns>`` info answer), so the sum over
+    the nodes is divided by the namespace's effective replication factor.
+    It is an estimate for planning (how many partition ranges a scan is cut
+    into), never a row count: None when a node does not answer or the answer
+    does not parse.
+
+    Examples
+    --------
+    >>> from aerodf.testing import TestServer  # doctest: +SKIP
+    >>> estimate_records(client.transport, "test", "users")  # doctest: +SKIP
+    20000
+    """
+    try:
+        spaces = transport.info_all(f"namespace/{namespace}")
+        sets = transport.info_all(f"sets/{namespace}/{set_name}") if set_name else spaces
+    except Exception:  # planning only: the scan itself reports a real cluster problem
+        return None
+    try:
+        rf = min(int(_kv(a, ";").get("effective_replication_factor") or _kv(a, ";")["replication-factor"])
+                 for a in spaces)
+        sep = ":" if set_name else ";"
+        total = sum(int(_kv(a, sep).get("objects", 0)) for a in sets)
+    except (KeyError, ValueError):
+        return None
+    return total // max(1, rf) if spaces else None
+
+
 class Transport(abc.ABC):
     """A connection to one cluster: everything aerodf's readers and writers call.
 
@@ -76,6 +111,13 @@ class Transport(abc.ABC):
         """Up to ``n`` records' bins from a scan (for schema inference)."""
 
     @abc.abstractmethod
+    def info_all(self, command: str) -> list[str]:
+        """Every node's answer to one info command (the value, without the echoed name).
+
+        Not abstract, so a transport without it still works: planning that
+        uses it (:func:`estimate_records`) falls back to its defaults."""
+        raise NotImplementedError(f"{type(self).__name__} does not send info commands")
+
     def close(self) -> None:
         """Release connections."""
 
@@ -138,6 +180,9 @@ class Delegating(Transport):
 
     def sample(self, namespace: str, set_name: str | None, n: int, policy: QueryPolicy) -> list[dict[str, Any]]:
         return self.delegate.sample(namespace, set_name, n, policy)
+
+    def info_all(self, command: str) -> list[str]:
+        return self.delegate.info_all(command)
 
     def close(self) -> None:
         self.delegate.close()

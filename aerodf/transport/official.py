@@ -263,6 +263,20 @@ class OfficialTransport(Transport):
         return [WriteResult(whole if (whole and r.result in (-15, -16)) else r.result, bool(r.in_doubt), "")
                 for r in records.batch_records]
 
+    def info_all(self, command: str) -> list[str]:
+        try:
+            answers = self.client.info_all(command)
+        except aex.AerospikeError as exc:
+            raise map_error(exc) from exc
+        out = []
+        for node, (err, value) in answers.items():
+            if err is not None:
+                raise map_error(err) if isinstance(err, aex.AerospikeError) else E.AerospikeServerError(
+                    f"node {node} did not answer {command!r}: {err}")
+            value = value or ""
+            out.append((value.partition("\t")[2] if "\t" in value else value).rstrip("\n"))
+        return out
+
     def sindexes(self, namespace: str, set_name: str | None) -> dict[str, str]:
         """``{bin: "numeric" | "string"}`` of plain secondary indexes on the set."""
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Sequence
 
-from ..errors import ConfigError
+from ..errors import ClusterConnectionError, ConfigError
 from ..policy import BatchPolicy, QueryPolicy
 from ..wire import batch as wb
 from ..wire.cluster import Cluster
@@ -99,6 +99,15 @@ class WireTransport(ColumnarReads, Delegating):
 
     # everything else (batch reads with a native filter, queries through the official
     # client's scans, writes, sample, sindexes): the official client, via Delegating
+
+    def info_all(self, command: str) -> list[str]:
+        """Every node's answer, on aerodf's own connections (the official client's without them)."""
+        if self.cluster is None:
+            return self.delegate.info_all(command)
+        try:
+            return [node.info(command)[command] for node in self.cluster.map.nodes]
+        except (OSError, ConnectionError, KeyError, ValueError) as exc:
+            raise ClusterConnectionError(f"info {command!r}: {exc}", code=-10) from exc
 
     def close(self) -> None:
         if self.cluster is not None:
