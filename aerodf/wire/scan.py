@@ -27,7 +27,7 @@ import pyarrow as pa
 from .. import errors as E
 from ..arrow import ChunkContext, build_key
 from ..policy import QueryPolicy, Replica
-from ..protocol.constants import FIELD_FILTER_EXP, FIELD_INDEX_RANGE, INFO1_COMPRESS_RESPONSE, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
+from ..protocol.constants import FIELD_FILTER_EXP, FIELD_INDEX_RANGE, INFO1_COMPRESS_RESPONSE, INFO1_GET_ALL, INFO1_READ, MSG_TYPE_DATA, N_PARTITIONS, OP_READ
 from ..protocol.framing import FrameError, FrameReader
 from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
@@ -40,6 +40,7 @@ from .walk import Located, be, locate, padded, walk_exact
 INFO3_PARTITION_DONE = 4
 F_NS, F_SET, F_KEY, F_DIGEST, F_TASK, F_TIMEOUT, F_PIDS, F_DIGESTS = 0, 1, 2, 4, 7, 9, 11, 12
 MAX_FIELDS = 8
+ALL_BINS_OPS = 64  # bins per record the vectorized walk takes when whole records are read
 GROUP_ROWS = 16_384  # records decoded together (fewer with a smaller batch_size)
 _U32 = struct.Struct(">I")
 
@@ -63,7 +64,7 @@ def request(namespace: str, set_name: str | None, bins: list[str], fresh: list[i
     if resume:
         fields.append(pack_field(F_DIGESTS, b"".join(resume)))
     ops = [pack_op(OP_READ, 0, b, b"") for b in bins]
-    info1 = INFO1_READ | (INFO1_COMPRESS_RESPONSE if compress else 0)
+    info1 = INFO1_READ | (0 if bins else INFO1_GET_ALL) | (INFO1_COMPRESS_RESPONSE if compress else 0)
     msg = pack_message_header(info1=info1, info3=INFO3_PARTITION_DONE, n_fields=len(fields),
                               n_ops=len(ops)) + b"".join(fields) + b"".join(ops)
     return framed(msg, compress)
@@ -75,8 +76,11 @@ class ScanReader:
     def __init__(self, cluster: Cluster, namespace: str, set_name: str | None, plan: WirePlan,
                  policy: QueryPolicy, out_schema: pa.Schema, *, key_name: str | None, with_meta: bool,
                  on_type_error: str, strings: str, batch_size: int, row_counter: Callable[[int], int],
-                 filter_exp: bytes | None = None, index_range: bytes | None = None) -> None:
+                 filter_exp: bytes | None = None, index_range: bytes | None = None, all_bins: bool = False) -> None:
         self.cluster, self.ns, self.set = cluster, namespace, set_name
+        # whole records: no read ops sent (every bin comes back), the plan's bins decoded
+        self.ask = [] if all_bins else plan.bins
+        self.max_ops = max(ALL_BINS_OPS, len(plan.bins)) if all_bins else len(plan.bins)
         self.filter_exp = filter_exp  # field 43 (aerodf.wire.expr), sent with every partition query
         self.index_range = index_range  # field 22: a secondary-index query instead of a scan
         self.plan, self.policy, self.out_schema = plan, policy, out_schema
@@ -91,7 +95,7 @@ class ScanReader:
         """(the frame's records as ``(buf, Located)`` or None, partitions answered unavailable,
         LAST seen, its code). Records are decoded later, several frames at once."""
         buf = padded(payload)
-        loc = locate(buf, len(payload), MAX_FIELDS, len(self.plan.bins), INFO3_PARTITION_DONE)
+        loc = locate(buf, len(payload), MAX_FIELDS, self.max_ops, INFO3_PARTITION_DONE)
         if loc is None:
             try:
                 loc = walk_exact(payload, INFO3_PARTITION_DONE)
@@ -203,7 +207,10 @@ class ScanReader:
 
     # ------------------------------------------------------------------ driving
     def run(self, begin: int, count: int, emit: Callable[[pa.RecordBatch], bool], stop: threading.Event) -> None:
-        todo: dict[int, bytes | None] = {pid: None for pid in range(begin, begin + count)}
+        # partitions not yet read, and where a partition resumes (its last digest delivered);
+        # a set and a dict, not a loop per partition: a scan has up to 4096 of them
+        todo: set[int] = set(range(begin, begin + count))
+        resume: dict[int, bytes] = {}
         attempt = 0
         last_error: Exception | None = None
         policy = self.policy
@@ -214,9 +221,9 @@ class ScanReader:
                 break
             owners = self.cluster.owners(self.ns)
             replica = 0 if policy.replica == Replica.MASTER else attempt % owners.shape[0]
-            by_node: dict[int, list[int]] = {}
-            for pid in todo:
-                by_node.setdefault(int(owners[replica, pid]), []).append(pid)
+            want = np.fromiter(sorted(todo), dtype=np.int64, count=len(todo))
+            node_of = owners[replica, want]
+            by_node = {int(ni): want[node_of == ni].tolist() for ni in np.unique(node_of)}
             nodes = self.cluster.map.nodes
             if deadline is not None:  # each attempt: the socket timeout, clipped to what is left
                 timeout = policy.attempt_socket_timeout(max(1, int((deadline - time.monotonic()) * 1000))) / 1000
@@ -236,8 +243,9 @@ class ScanReader:
                     continue
                 try:
                     sock.settimeout(timeout)
-                    sock.sendall(request(self.ns, self.set, self.plan.bins, [p for p in pids if todo[p] is None],
-                                         [todo[p] for p in pids if todo[p] is not None],
+                    sock.sendall(request(self.ns, self.set, self.ask,
+                                         [p for p in pids if p not in resume] if resume else pids,
+                                         [resume[p] for p in pids if p in resume] if resume else [],
                                          policy.socket_timeout, policy.records_per_second, self.filter_exp,
                                          policy.compress, self.index_range))
                     streams.append((node, sock, pids))
@@ -264,8 +272,8 @@ class ScanReader:
                         node.release(sock, healthy=healthy)
                     for pid, d in last_digest.items():
                         if pid in todo:
-                            todo[pid] = d
-                if healthy and any(p in todo for p in pids):
+                            resume[pid] = d
+                if healthy and not todo.isdisjoint(pids):
                     # the node finished the stream but answered some partitions unavailable
                     # (11): they moved or are migrating; the next attempt asks a fresh map
                     left = sorted(p for p in pids if p in todo)
@@ -293,7 +301,7 @@ class ScanReader:
                       code=getattr(err, "code", None), partitions=left, reason=reason)
 
     def _stream(self, reader: FrameReader, last_digest: dict[int, bytes], emit, stop, pids: list[int],
-                todo: dict[int, bytes | None]) -> bool:
+                todo: set[int]) -> bool:
         """Read one node's stream to its end; drop finished partitions from ``todo``.
 
         Frames are walked as they arrive and decoded in groups of about
@@ -324,9 +332,7 @@ class ScanReader:
             if last:
                 if code not in (0, 2):
                     raise E.error_for_code(code, f"scan answered {code}")
-                for pid in pids:
-                    if pid not in unavailable:
-                        todo.pop(pid, None)
+                todo.difference_update(set(pids) - unavailable if unavailable else pids)
                 return True
             if stop.is_set():
                 return False
