@@ -174,6 +174,7 @@ def explain(lf: Any) -> str:
         else:
             lines.append("  filter: none pushed")
         if p["bins"] and not (p["plan"] is not None and p["plan"].keeps_only_records_with(p["bins"])):
-            lines.append("  records holding none of these bins: read in a second, metadata-only pass")
+            lines.append("  records holding none of these bins: read in a second, metadata-only pass "
+                         "(a set of at most 16 MiB is read whole in one pass instead)")
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from .layout import META_COLUMNS, RowLayout, key_name_of, key_type_of
 from .polars_expr import parse_where
 from .protocol.constants import N_PARTITIONS
 from .ranges import partition_span, split
-from .transport.base import estimate_records
+from .transport.base import SetSize, estimate_set
 from .expr import Plan, columns as expr_columns, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
@@ -262,8 +262,17 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     if transport.columnar and transport.covers_scan(p.server, native, p.index, server_cap, key_type):
         fplan = transport.wire_plan(schema)
     client.count_path("wire_scan" if fplan is not None else "general_scan", 1)
-    ranges = _partition_ranges(partitions, _pieces(client, namespace, set_name, partitions, concurrency,
-                                                   columnar=fplan is not None))
+    size = estimate_set(client.transport, namespace, set_name)
+    _, span = partition_span(partitions)
+    share = span / N_PARTITIONS
+    ranges = _partition_ranges(partitions, _pieces(size, share, concurrency, columnar=fplan is not None))
+    # Without a set index the server walks the whole namespace for each pass, so a
+    # second pass can cost more than the records themselves: a set this small is read
+    # whole (every bin, the schema's columns kept) in one pass instead.
+    whole = empties is not None and size is not None and size.bytes is not None \
+        and size.bytes * share <= WHOLE_RECORDS_BYTES
+    if whole:
+        bins, empties = None, None
 
     def emit(batch: pa.RecordBatch) -> bool:
         _put(out, stop, batch)
@@ -290,6 +299,7 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
                     return
                 if fplan is not None:
                     transport.scan_range(namespace, set_name, fplan, left_of(begin, count), begin=begin, count=count,
+                                         all_bins=whole,
                                          out_schema=out_schema, key_name=key_name, with_meta=with_meta,
                                          server_filter=p.server, index=p.index,
                                          on_type_error=on_type_error, strings=strings, batch_size=batch_size,
@@ -402,22 +412,24 @@ def _indexes(client: Client, namespace: str, set_name: str | None) -> dict[str, 
 # 1 000 000 in 12.6 s as one range vs 20.1 s as two.
 RECORDS_PER_RANGE = 250_000
 RECORDS_PER_RANGE_GENERAL = 4_000_000
+# A scan naming bins needs a second, metadata-only pass for the records holding none of
+# them (the server leaves those out). Up to this many stored bytes the set is read whole
+# in one pass instead: on a real 8.1 server with a namespace of 1.1 million records, a
+# 10-record set scanned in 162 ms by hand and 340 ms with the second pass.
+WHOLE_RECORDS_BYTES = 16 << 20
 
 
-def _pieces(client: Client, namespace: str, set_name: str | None, partitions: Any, concurrency: int,
-            columnar: bool) -> int:
+def _pieces(size: SetSize | None, share: float, concurrency: int, columnar: bool) -> int:
     """How many ranges to cut a scan into: one per ``RECORDS_PER_RANGE`` records
     (``RECORDS_PER_RANGE_GENERAL`` when records are decoded one by one) the cluster
-    says the set holds, scaled to the partitions asked for; at least one and at most
-    4 x ``concurrency``. ``concurrency`` ranges when the size is unknown."""
+    says the set holds, times the ``share`` of the partitions asked for; at least one
+    and at most 4 x ``concurrency``. ``concurrency`` ranges when the size is unknown."""
     most = concurrency * 4
     if most <= 1:
         return 1
-    size = estimate_records(client.transport, namespace, set_name)
     if size is None:
         return concurrency
-    _, count = partition_span(partitions)
-    expected = int(size * count / N_PARTITIONS)
+    expected = int(size.records * share)
     per = RECORDS_PER_RANGE if columnar else RECORDS_PER_RANGE_GENERAL
     return max(1, min(most, -(-expected // per)))
 

@@ -21,6 +21,17 @@ SCHEMA = aerodf.Schema({"a": "int64", "b": "int64", "c": "string"})
 SEND_KEY = {"key": aerospike.POLICY_KEY_SEND}
 
 
+@pytest.fixture(autouse=True, params=["two passes", "whole records"])
+def passes(request, monkeypatch):
+    """Each test both ways: a set above ``WHOLE_RECORDS_BYTES`` takes the second,
+    metadata-only pass; a smaller one is read whole (every bin) in one pass."""
+    import aerodf.query as Q
+
+    if request.param == "two passes":
+        monkeypatch.setattr(Q, "WHOLE_RECORDS_BYTES", -1)
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def pclient(aerospike_server, transport):
     with aerodf.connect(aerospike_server.hosts, transport=transport) as c:

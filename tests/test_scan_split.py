@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import aerospike
 import pandas as pd
 import pytest
 
 import aerodf
 import aerodf.query as Q
-from aerodf.transport.base import estimate_records
+from aerodf.transport.base import estimate_records, estimate_set
 
 SCHEMA = aerodf.Schema({"i": "int64"})
 N = 600
@@ -94,6 +95,31 @@ def test_records_decoded_one_by_one_take_fewer_ranges(aerospike_server, filled, 
 def test_an_unknown_size_keeps_the_old_cut(aerospike_server, filled, monkeypatch):
     ns, name = filled
     seen = _spy(monkeypatch)
-    monkeypatch.setattr(Q, "estimate_records", lambda *a: None)
+    monkeypatch.setattr(Q, "estimate_set", lambda *a: None)
     got = aerodf.read_query(ns, name, SCHEMA, hosts=aerospike_server.hosts, output="polars", max_in_flight=3)
     assert got.height == N and seen["ranges"] == 3
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_small_set_is_read_whole_in_one_pass(aerospike_server, transport, client, ns, set_name, monkeypatch,
+                                               whole):
+    # keys 0..39: even keys hold "i" (and "other"), odd keys only "other", a bin the schema lacks
+    for k in range(40):
+        client.put((ns, set_name, k), {"i": k, "other": "x" * 50} if k % 2 == 0 else {"other": k},
+                   policy={"key": aerospike.POLICY_KEY_SEND})
+    if not whole:
+        monkeypatch.setattr(Q, "WHOLE_RECORDS_BYTES", -1)
+    with aerodf.connect(aerospike_server.hosts, transport=transport) as c:
+        calls: Counter = Counter()
+        for name in ("query_range", "scan_range"):
+            real = getattr(c.transport, name, None)
+            if real is not None:
+                monkeypatch.setattr(c.transport, name,
+                                    lambda *a, _r=real, _n=name, **kw: (calls.update([_n]), _r(*a, **kw))[1])
+        got = aerodf.read_query(ns, set_name, SCHEMA, client=c, output="polars", with_key=True).sort("key")
+        size = estimate_set(c.transport, ns, set_name)
+    assert size.records == 40 and 0 < size.bytes < 16 << 20
+    assert got["key"].to_list() == list(range(40))  # the records without "i" are rows too
+    assert got["i"].to_list() == [k if k % 2 == 0 else None for k in range(40)]
+    assert got.columns == ["key", "i"]
+    assert sum(calls.values()) == (1 if whole else 2)  # one pass, or the second, metadata-only one

@@ -83,6 +83,16 @@ def _node_objects(cluster, node, ns, set_name: str | None = None) -> tuple[int, 
     return master + sum(ns.count(set_name, m) for m in maps[1:]), master
 
 
+def _node_bytes(cluster, node, ns, set_name: str) -> int:
+    """The bytes this node stores for a set: each copy's bins as stored plus a record
+    header (a real node's ``data_used_bytes``; an estimate of the same size)."""
+    parts = ns.by_set.get(set_name)
+    if not parts:
+        return 0
+    return sum(36 + len(rec.all_ops()) for m in cluster.ownership(node.index) for p in m
+               for rec in parts[p].values())
+
+
 def _namespace(cluster, node, args):
     ns = cluster.store.namespaces.get(args)
     if ns is None:
@@ -112,7 +122,8 @@ def _sets(cluster, node, args):
                 continue
             n, _ = _node_objects(cluster, node, ns, s)
             head = "" if want_set else f"ns={ns.name}:set={s}:"
-            out.append(f"{head}objects={n}:tombstones=0:truncate_lut=0:stop-writes-count=0")
+            out.append(f"{head}objects={n}:tombstones=0:data_used_bytes={_node_bytes(cluster, node, ns, s)}:"
+                       f"truncate_lut=0:stop-writes-count=0")
     return ";".join(out) + (";" if out else "")
 
 

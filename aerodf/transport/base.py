@@ -4,8 +4,9 @@ capabilities some add), so callers never depend on a client library."""
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..policy import BatchPolicy, QueryPolicy, WritePolicy
 from ..records import Key, RecordsChunk, WriteResult
@@ -30,39 +31,58 @@ def parse_sindex_list(raw: str, namespace: str, set_name: str | None) -> dict[st
     return out
 
 
-def _kv(answer: str, sep: str) -> dict[str, str]:
-    return dict(p.split("=", 1) for p in answer.strip().rstrip(";").split(sep) if "=" in p)
+def _stat(answer: str, name: str) -> str | None:
+    """One ``name=value`` of an info answer (``;``- or ``:``-separated), None when absent."""
+    m = re.search(r"(?:^|[;:])" + re.escape(name) + r"=([^;:]*)", answer)
+    return m.group(1) if m else None
 
 
-def estimate_records(transport: "Transport", namespace: str, set_name: str | None) -> int | None:
-    """About how many records a set (the namespace when ``set_name`` is None) holds.
+class SetSize(NamedTuple):
+    """What the nodes say a set (or a namespace) holds, one copy counted: records and bytes
+    (bytes None where the answer does not say)."""
 
-    Each node counts its master and replica copies (``objects`` of the
-    ``sets/<ns>/<set>`` or ``namespace/<ns>`` info answer), so the sum over
-    the nodes is divided by the namespace's effective replication factor.
-    It is an estimate for planning (how many partition ranges a scan is cut
-    into), never a row count: None when a node does not answer or the answer
-    does not parse.
+    records: int
+    bytes: int | None
+
+
+def estimate_set(transport: "Transport", namespace: str, set_name: str | None) -> SetSize | None:
+    """About how many records, and bytes, a set (the namespace when ``set_name`` is None) holds.
+
+    Each node counts its master and replica copies (``objects`` and
+    ``data_used_bytes`` of the ``sets/<ns>/<set>`` or ``namespace/<ns>`` info
+    answer), so the sums over the nodes are divided by the namespace's
+    effective replication factor. It is an estimate for planning (how a scan
+    is cut and whether a second pass is cheaper than reading whole records),
+    never a row count: None when a node does not answer or the answer does
+    not parse.
 
     Examples
     --------
-    >>> from aerodf.testing import TestServer  # doctest: +SKIP
-    >>> estimate_records(client.transport, "test", "users")  # doctest: +SKIP
-    20000
+    >>> estimate_set(client.transport, "test", "users")  # doctest: +SKIP
+    SetSize(records=20000, bytes=5440000)
     """
     try:
         spaces = transport.info_all(f"namespace/{namespace}")
         sets = transport.info_all(f"sets/{namespace}/{set_name}") if set_name else spaces
     except Exception:  # planning only: the scan itself reports a real cluster problem
         return None
-    try:
-        rf = min(int(_kv(a, ";").get("effective_replication_factor") or _kv(a, ";")["replication-factor"])
-                 for a in spaces)
-        sep = ":" if set_name else ";"
-        total = sum(int(_kv(a, sep).get("objects", 0)) for a in sets)
-    except (KeyError, ValueError):
+    if not spaces:
         return None
-    return total // max(1, rf) if spaces else None
+    try:
+        rf = max(1, min(int(_stat(a, "effective_replication_factor") or _stat(a, "replication-factor") or "")
+                        for a in spaces))
+        records = sum(int(_stat(a, "objects") or 0) for a in sets)
+        have = [_stat(a, "data_used_bytes") for a in sets if a.strip()]
+        size = (sum(int(b) for b in have) // rf if None not in have else None) if have else 0
+    except ValueError:
+        return None
+    return SetSize(records // rf, size)
+
+
+def estimate_records(transport: "Transport", namespace: str, set_name: str | None) -> int | None:
+    """:func:`estimate_set`'s record count (None when unknown)."""
+    got = estimate_set(transport, namespace, set_name)
+    return None if got is None else got.records
 
 
 class Transport(abc.ABC):
@@ -154,8 +174,9 @@ class ColumnarReads(abc.ABC):
                    begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
                    server_filter: tuple | None = None, index: tuple | None = None,
                    on_type_error: str, strings: str, batch_size: int, row_counter: Any,
-                   emit: Callable[..., Any], stop: Any) -> None:
-        """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit``."""
+                   emit: Callable[..., Any], stop: Any, all_bins: bool = False) -> None:
+        """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit``
+        (``all_bins``: whole records asked for, the plan's bins kept)."""
 
 
 class Delegating(Transport):

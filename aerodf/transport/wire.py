@@ -87,13 +87,15 @@ class WireTransport(ColumnarReads, Delegating):
     def scan_range(self, namespace: str, set_name: str | None, plan: WirePlan, policy: QueryPolicy, *,
                    begin: int, count: int, out_schema: Any, key_name: str | None, with_meta: bool,
                    server_filter: tuple | None = None, index: tuple | None = None,
-                   on_type_error: str, strings: str, batch_size: int, row_counter, emit, stop) -> None:
-        """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit`` (see wire.scan)."""
+                   on_type_error: str, strings: str, batch_size: int, row_counter, emit, stop,
+                   all_bins: bool = False) -> None:
+        """Stream partitions ``begin .. begin+count-1`` as record batches to ``emit`` (see wire.scan);
+        ``all_bins``: ask for whole records (the plan's bins are decoded, the rest skipped)."""
         from ..wire.scan import ScanReader
 
         ScanReader(self.cluster, namespace, set_name, plan, policy, out_schema, key_name=key_name,
                    with_meta=with_meta, on_type_error=on_type_error, strings=strings, batch_size=batch_size,
-                   row_counter=row_counter,
+                   row_counter=row_counter, all_bins=all_bins,
                    filter_exp=encode(server_filter) if server_filter is not None else None,
                    index_range=index_range(index) if index is not None else None).run(begin, count, emit, stop)
 
