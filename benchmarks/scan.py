@@ -2,6 +2,7 @@
 
     python benchmarks/scan.py [--hosts h:p] [--records 100000] [--repeat 3]
     python benchmarks/scan.py --memory --records 1000000
+    python benchmarks/scan.py --small [--hosts h:p] [--repeat 15]
 
 Same run, medians. "hand-written" is ``client.query(ns, set).results()``
 (with the same filter pushed as an aerospike_helpers expression for the
@@ -9,6 +10,11 @@ filtered case) and a pandas DataFrame from the bin dicts. ``--memory``
 streams the whole set through ``aerodf.iter_batches(batch_size=10_000)`` in
 a fresh process, keeping nothing, and reports the peak RSS growth, for the
 given size and a fifth of it: the bound must not grow with the set.
+``--small`` measures the fixed cost of a scan: a 20 000-record set read
+whole and with a 1% filter pushed (``age > 88``), and a 10-record set, on the
+official and the wire transport against the hand-written query of the same
+run, p50 and p99 of ``--repeat`` interleaved runs; and the size lookup that
+picks the number of partition ranges (one info round trip per node).
 """
 
 from __future__ import annotations
@@ -75,6 +81,65 @@ def speed(args) -> str:
 
 
 
+def small(args) -> str:
+    import statistics
+    import time
+
+    import aerospike
+    import pandas as pd
+    import polars as pl
+    from aerospike_helpers import expressions as exp
+
+    from aerodf.transport.base import estimate_records
+
+    with cluster(args.hosts) as srv:
+        with aerodf.connect(srv.hosts, max_in_flight=8) as c:
+            print("loading 20,000 + 10 records ...", flush=True)
+            load(c, NS, "scan_small_20000", 20_000)
+            load(c, NS, "scan_small_10", 10)
+        raw = aerospike.client({"hosts": srv.hosts}).connect()
+        one_pct = {"expressions": exp.GT(exp.IntBin("age"), 88).compile()}
+
+        def hand(set_name, policy=None):
+            return pd.DataFrame([r[2] for r in raw.query(NS, set_name).results(policy)])
+
+        clients = {t: aerodf.connect(srv.hosts, transport=t) for t in ("official", "wire")}
+        cases: dict = {}
+        for label, set_name, where, pol in (("20 000, 1% filter", "scan_small_20000", pl.col("age") > 88, one_pct),
+                                            ("20 000, whole", "scan_small_20000", None, None),
+                                            ("10 records", "scan_small_10", None, None)):
+            cases[(label, "hand-written query.results() -> pandas")] = lambda s=set_name, p=pol: hand(s, p)
+            for t, c in clients.items():
+                cases[(label, f"aerodf.read_query -> polars, {t}")] = (
+                    lambda s=set_name, w=where, c=c: aerodf.read_query(NS, s, SCHEMA, client=c, output="polars",
+                                                                       where=w))
+        cases[("size lookup", "estimate_records (wire)")] = lambda: estimate_records(
+            clients["wire"].transport, NS, "scan_small_20000")
+        times: dict = {k: [] for k in cases}
+        for _ in range(args.repeat):
+            for k, fn in cases.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        for c in clients.values():
+            c.close()
+        raw.close()
+
+    def p99(v):
+        return sorted(v)[min(len(v) - 1, int(round(0.99 * (len(v) - 1))))]
+
+    lines = [f"small scans, {args.hosts or 'aerodf test server'}, p50 / p99 ms of {args.repeat} interleaved runs:",
+             "", "| set | path | p50 ms | p99 ms |", "|---|---|---:|---:|"]
+    results = {}
+    for (label, path), v in times.items():
+        results[f"{label} | {path}"] = {"p50_ms": statistics.median(v) * 1e3, "p99_ms": p99(v) * 1e3, "runs": v}
+        lines.append(f"| {label} | {path} | {statistics.median(v) * 1e3:.1f} | {p99(v) * 1e3:.1f} |")
+    table = "\n".join(lines)
+    path = save("scan_small", {"repeat": args.repeat, "hosts": args.hosts, "machine": machine(), "results": results})
+    path.with_suffix(".md").write_text(table + "\n")
+    return table
+
+
 def memory_child(hosts: str, set_name: str) -> None:
     with aerodf.connect(hosts) as c:
         gc.collect()
@@ -109,11 +174,16 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--small", action="store_true", help="the fixed cost of small scans (see above)")
     ap.add_argument("--memory-child")
     ap.add_argument("--set")
     args = ap.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.set)
+        return 0
+    if args.small:
+        args.repeat = max(args.repeat, 15) if args.repeat == 3 else args.repeat
+        print(small(args))
         return 0
     print(memory(args) if args.memory else speed(args))
     return 0
