@@ -123,6 +123,7 @@ class ServingReader:
         self._pools: Any = None  # aerodf.wire.aio.Pools, made by the first aread
         self._drains: Any = builtins.set()  # timeout_delay drains in flight (aread); `set` is the set name here
         self._numpy = self._numpy_plan()
+        self._polars = self._polars_plan()
         self._mask_dtype = None if self._numpy is None else np.dtype([(k, bool) for k in self._numpy.names])
         self._all_nullable = all(f.nullable for f in self.schema)
         self._bools = [pa.types.is_boolean(f.type) for f in self._fields]
@@ -213,6 +214,10 @@ class ServingReader:
             direct = self._numpy_direct(chunk, n)
             if direct is not None:
                 return direct
+        if self._polars is not None and getattr(chunk, "raw", None) is not None:
+            direct = self._polars_direct(chunk, n)
+            if direct is not None:
+                return direct
         source = None
         if self.key_name:
             source = KeySource(keys, self.namespace, self.set)
@@ -266,6 +271,53 @@ class ServingReader:
                     masks = np.zeros(n, dtype=self._mask_dtype)
                 masks["generation"] = masks["ttl"] = ~found
         return out if masks is None else np.ma.MaskedArray(out, mask=masks)
+
+    def _usable(self, chunk: Any) -> bool:
+        """Whether read_batch's rules leave the kernel's buffers as they are: every row
+        decoded by the kernel, and every record found (or the missing ones null)."""
+        if chunk.exact:
+            return False
+        codes = chunk.codes
+        if not (codes == 0).all():
+            return self.on_missing == "null" and self._all_nullable and bool(np.isin(codes, (0, 2, 27)).all())
+        return True
+
+    def _polars_direct(self, chunk: Any, n: int) -> Any:
+        """``output="polars"`` from the kernel's buffers: a column without nulls becomes a
+        Series straight from its values, the others from their Arrow form. Measured beside
+        16 threads, ``pl.from_arrow`` of a 100 x 10 table took 250 us a call and Series from
+        NumPy 130 us (the serving benchmark's polars rows). None: the general assembly."""
+        if not self._usable(chunk):
+            return None
+        import polars as pl
+
+        cols = []
+        for i, col in enumerate(chunk.raw):
+            values, valid, nulls, _bad = col
+            name, dtype = self._polars[i]
+            if nulls or dtype is None:
+                arr = pa.Array.from_buffers(self._fields[i].type, n,
+                                            [None if valid is None else pa.py_buffer(valid), pa.py_buffer(values)],
+                                            null_count=nulls)
+                cols.append(pl.Series(name, arr))
+            else:
+                cols.append(pl.Series(name, np.frombuffer(values, dtype=dtype, count=n)))
+        return pl.DataFrame(cols)
+
+    def _polars_plan(self) -> list[tuple[str, Any]] | None:
+        """``(name, NumPy dtype or None for bools)`` of each column when ``output="polars"``
+        reads only ints, floats and bools without key or metadata (:meth:`_polars_direct`)."""
+        if self.output != "polars" or self.key_name or self.with_meta:
+            return None
+        out = []
+        for f in self._fields:
+            if pa.types.is_boolean(f.type):
+                out.append((f.name, None))
+            elif pa.types.is_integer(f.type) or pa.types.is_floating(f.type):
+                out.append((f.name, np.dtype(f.type.to_pandas_dtype())))
+            else:
+                return None
+        return out
 
     def _numpy_plan(self) -> np.dtype | None:
         """The structured dtype of ``output="numpy"`` when every column is an int, float or bool

@@ -275,6 +275,8 @@ def test_serving_reader_outputs_equal_read_batch(clients, client, set_name, gaps
                             "ttl" if output == "polars" else ["ttl"]))
                 else:
                     assert g.equals(want)
+                if output == "polars":  # the kernel's buffers straight into Series: the same dtypes
+                    assert g.schema == want.schema
 
 
 # ----------------------------------------------------------------------------- serving: threads, policies
