@@ -349,13 +349,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-pid", type=int, help="pid of a real server on this machine (with --hosts): "
                     "its CPU seconds per case are read from /proc and reported as the server column")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sizes", default="10000,100000,1000000",
+                    help="read_batch sizes, comma-separated (the largest also sizes the numeric scan)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
     SERVER_PID[0] = args.server_pid
     if args.quick:
         sizes, repeat, levels, requests, rounds, gil_s = [2_000], 1, [1, 4], 20, 1, 0.3
     else:
-        sizes, repeat, levels, requests, rounds, gil_s = [10_000, 100_000, 1_000_000], args.repeat, [1, 10, 64], 600, 3, 2.0
+        sizes = sorted(int(x) for x in args.sizes.split(",") if x.strip())
+        repeat, levels, requests, rounds, gil_s = args.repeat, [1, 10, 64], 600, 3, 2.0
     biggest = max(sizes)
     scan_n = min(biggest, 100_000)
     out_dir = Path(args.out)
