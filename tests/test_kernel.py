@@ -675,3 +675,30 @@ def test_fuzz_kernel_socket_reader_against_the_python_reader(seed, damage):
         assert damage, got  # stricter, only on damaged answers
         return
     _chunks_equal(got, want)
+
+
+def test_blocking_and_asyncio_reads_share_the_node_connection_bound(aerospike_server, served):
+    """max_conns_per_node bounds a node's connections in use for read and aread together:
+    with both slots held by blocking connections, an aread waits for one (and fails naming
+    the node when none frees up in time), then reads once one is returned."""
+
+    async def main():
+        r = ServingReader({"v": "int64"}, namespace="test", set=served, hosts=aerospike_server.hosts,
+                          config={"max_conns_per_node": 2}, socket_timeout=300, total_timeout=600, max_retries=0)
+        try:
+            (node,) = r.client.transport.cluster.map.nodes
+            held = [node.acquire(1.0), node.acquire(1.0)]
+            with pytest.raises(aerodf.ClusterConnectionError, match="no free connection"):
+                await r.aread([1, 2])
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.1, lambda s=held.pop(): node.release(s, healthy=True))  # one frees up while aread waits
+            assert (await r.aread([1, 2]))["v"].tolist() == [1, 2]
+            node.release(held.pop(), healthy=True)
+            # both bounds are whole again: every slot can be taken
+            assert [node.take_slot() for _ in range(2)] == [True, True] and not node.take_slot()
+            node.give_slot()
+            node.give_slot()
+        finally:
+            await r.aclose()
+
+    asyncio.run(main())

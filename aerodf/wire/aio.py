@@ -51,20 +51,34 @@ else:  # pragma: no cover - Python 3.10
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
+SLOT_POLL = 0.001  # seconds between looks for a node slot the blocking side holds
+
+
 class NodePool:
-    """Idle asyncio connections to one node (LIFO) and a bound on open ones."""
+    """Idle asyncio connections to one node (LIFO). Each connection in use holds one of
+    the node's own slots (:meth:`aerodf.wire.cluster.Node.take_slot`), so blocking and
+    asyncio reads together never use more than ``max_conns_per_node`` connections to a node at once."""
 
     def __init__(self, node: Node, max_conns: int) -> None:
         self.node = node
         self.idle: list[_Conn] = []
-        self.slots = asyncio.Semaphore(max_conns)
+        self.slots = asyncio.Semaphore(max_conns)  # this loop's waiters queue here, in order
         self.drained = 0
+
+    async def _node_slot(self) -> None:
+        while not self.node.take_slot():
+            await asyncio.sleep(SLOT_POLL)
 
     async def acquire(self, timeout: float | None) -> _Conn:
         node = self.node
         try:
             async with _deadline(timeout):
                 await self.slots.acquire()
+                try:
+                    await self._node_slot()
+                except BaseException:
+                    self.slots.release()
+                    raise
         except TimeoutError:
             raise E.ClusterConnectionError(f"no free connection to node {node.name} within {timeout}s",
                                            code=-7) from None
@@ -74,7 +88,7 @@ class NodePool:
             async with _deadline(node.connect_timeout):
                 conn = await asyncio.open_connection(node.host, node.port)
         except (OSError, TimeoutError) as exc:
-            self.slots.release()
+            self._give()
             raise E.ClusterConnectionError(f"cannot connect to node {node.name} at {node.host}:{node.port}: "
                                            f"{exc or 'timeout'}", code=-10) from exc
         sock = conn[1].get_extra_info("socket")
@@ -82,12 +96,16 @@ class NodePool:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
+    def _give(self) -> None:
+        self.node.give_slot()
+        self.slots.release()
+
     def release(self, conn: _Conn, *, healthy: bool) -> None:
         if healthy:
             self.idle.append(conn)
         else:
             conn[1].close()
-        self.slots.release()
+        self._give()
 
     def close(self) -> None:
         idle, self.idle = self.idle, []

@@ -66,6 +66,14 @@ class Node:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
+    def take_slot(self) -> bool:
+        """One of the node's ``max_conns`` connection slots if free now (asyncio pools of
+        :mod:`aerodf.wire.aio` count against the same bound); give it back with :meth:`give_slot`."""
+        return self._slots.acquire(blocking=False)
+
+    def give_slot(self) -> None:
+        self._slots.release()
+
     def release(self, sock: socket.socket, *, healthy: bool) -> None:
         """Return a connection; an unhealthy one (timeout, error mid-stream) is closed."""
         if healthy:
