@@ -242,13 +242,9 @@ class ServingReader:
         null); else None (the general assembly, which raises or drops as read_batch does).
         The array is what :func:`aerodf.output.to_numpy` makes: masked where null, 0 / False
         underneath (the kernel writes zeros there)."""
-        if chunk.exact:
+        if not self._usable(chunk):
             return None
-        codes = chunk.codes
-        found = codes == 0
-        if not found.all():
-            if self.on_missing != "null" or not self._all_nullable or not np.isin(codes, (0, 2, 27)).all():
-                return None
+        found = chunk.codes == 0
         out = np.empty(n, dtype=self._numpy)
         masks = None
         names = self._numpy.names
@@ -285,8 +281,8 @@ class ServingReader:
     def _polars_direct(self, chunk: Any, n: int) -> Any:
         """``output="polars"`` from the kernel's buffers: a column without nulls becomes a
         Series straight from its values, the others from their Arrow form. Measured beside
-        16 threads, ``pl.from_arrow`` of a 100 x 10 table took 250 us a call and Series from
-        NumPy 130 us (the serving benchmark's polars rows). None: the general assembly."""
+        16 threads (a micro-benchmark), ``pl.from_arrow`` of a 100 x 10 table took 250 us a
+        call and Series from NumPy 130 us. None: the general assembly."""
         if not self._usable(chunk):
             return None
         import polars as pl
