@@ -107,7 +107,29 @@ def test_kernel_request_equals_the_python_request(n):
 
 SCALARS = ["int8", "int16", "int32", "int64", "uint8", "uint32", "uint64", "float32", "float64", "bool",
            "string", "bytes", "timestamp[ms]", "timestamp[us]"]
-OTHERS = ["list<int64>", "map<string, int64>", "vector<float32, 3>"]  # the NumPy decoders' (fallback)
+# float vectors: decoded in C; the rest found by the kernel and decoded by the NumPy decoders
+OTHERS = ["list<int64>", "list<string>", "map<string, int64>", "map<int64, float64>", "vector<float32, 3>",
+          "vector<float64, 2>", "vector<float32, 20>", "vector<int16, 2>"]
+
+
+def _vector(rng: random.Random, t: str):
+    """A vector field's value: mostly one it reads, else one the exact path must judge."""
+    inner, size = t[len("vector<"):-1].split(", ")
+    size = int(size)
+    r = rng.random()
+    if inner.startswith("float"):
+        if r < 0.1:  # a blob of little-endian values
+            return struct.pack(f"<{size}{'f' if inner == 'float32' else 'd'}", *(rng.random() for _ in range(size)))
+        vals = [rng.choice([rng.uniform(-1, 1), 0.0, -0.0, float("nan"), float("inf"), 3.4e38])
+                for _ in range(size)]
+        if r < 0.2:
+            vals[rng.randrange(size)] = rng.choice([1e39, -1e300, 7, None])  # float32 overflow, an int, a nil
+        elif r < 0.25:
+            vals = vals[:-1] or [1.0, 2.0]  # the wrong length
+        return vals
+    if r < 0.1:
+        return struct.pack(f"<{size}h", *(rng.randint(-999, 999) for _ in range(size)))
+    return [rng.choice([rng.randint(-999, 999), 40000, 1.5]) for _ in range(size)]
 
 
 def _scalar(rng: random.Random, t: str):
@@ -125,11 +147,15 @@ def _scalar(rng: random.Random, t: str):
         return bytes(rng.randrange(256) for _ in range(rng.randint(0, 20)))
     if t.startswith("timestamp"):
         return rng.randint(-(2**40), 2**41)
+    if t == "list<string>":
+        return [rng.choice(["a", "héllo", ""]) for _ in range(rng.randint(0, 4))]
     if t.startswith("list"):
         return [rng.randint(-5, 5) for _ in range(rng.randint(0, 4))]
+    if t == "map<int64, float64>":
+        return {i: rng.random() for i in range(rng.randint(0, 3))}
     if t.startswith("map"):
         return {f"k{i}": i for i in range(rng.randint(0, 3))}
-    return [rng.random() for _ in range(3)]
+    return _vector(rng, t)
 
 
 def _value(rng: random.Random, t: str, odd: float):
@@ -403,13 +429,20 @@ class _Frames:
 
 FUZZ_SCHEMA = aerodf.Schema([aerodf.Field("a", "int16"), aerodf.Field("b", "float32"), aerodf.Field("c", "string"),
                              aerodf.Field("d", "bytes", nullable=False), aerodf.Field("e", "bool"),
-                             aerodf.Field("f", "timestamp[s]"), aerodf.Field("g", "uint64")])
+                             aerodf.Field("f", "timestamp[s]"), aerodf.Field("g", "uint64"),
+                             aerodf.Field("h", "vector<float32, 3>"), aerodf.Field("i", "vector<float64, 2>"),
+                             aerodf.Field("j", "list<int64>"), aerodf.Field("k", "map<string, int64>"),
+                             aerodf.Field("l", "vector<int8, 2>")])
+FUZZ_BINS = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "zz", "a"]
 
 
 def _random_value(rng: random.Random):
     return rng.choice([rng.randint(-(2**63), 2**63 - 1), rng.randint(-40000, 40000), 22, rng.random() * 1e39,
                        float("nan"), True, False, "héllo", "\x16" * 5, b"\xff\x16", bytes(rng.randrange(256)
-                       for _ in range(rng.randrange(40))), [1, 2], {"k": 1}, None])
+                       for _ in range(rng.randrange(40))), [1, 2], {"k": 1}, None,
+                       [rng.random(), 1e39, rng.random()], [rng.random() for _ in range(rng.choice([2, 3]))],
+                       [1.5, 2], [[1.0], 2.0], bytes(rng.randrange(256) for _ in range(rng.choice([2, 12, 16]))),
+                       [rng.randint(-200, 200) for _ in range(2)], {"a": 1, "b": [2]}])
 
 
 def _answer(rng: random.Random, n: int) -> list[bytes]:
@@ -418,7 +451,7 @@ def _answer(rng: random.Random, n: int) -> list[bytes]:
         code = rng.choice([0, 0, 0, 2, 27])
         ops = []
         if code == 0:
-            for name in rng.sample(["a", "b", "c", "d", "e", "f", "g", "zz", "a"], k=rng.randint(0, 6)):
+            for name in rng.sample(FUZZ_BINS, k=rng.randint(0, 8)):
                 v = _random_value(rng)
                 if v is None:
                     continue

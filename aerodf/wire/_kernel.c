@@ -4,7 +4,8 @@
  *   (PROTOCOL.md "Digest and partition"), the hashing of many keys with the GIL released;
  * - encode(...): one batch-index request frame (full first row, REPEAT rows after);
  * - Plan / Batch: an answer's frames walked message by message and every scalar
- *   bin (ints, floats, bools, timestamps, strings, bytes) decoded into row-ordered
+ *   bin (ints, floats, bools, timestamps, strings, bytes) and float vector decoded
+ *   (any other bin located for the NumPy decoders) into row-ordered
  *   column buffers, with validity, per-row "bad" marks (a value the exact path must
  *   decode: another particle type, an int too wide, non-UTF-8 ...) and record heads.
  *
@@ -255,7 +256,11 @@ done:
 
 /* ------------------------------------------------------------------ plan */
 
-enum { F_INT = 1, F_TS, F_F64, F_F32, F_BOOL, F_STR, F_BYTES };
+/* F_VEC: a vector of floats (width 4 or 8, lo = size): a list of msgpack floats or a blob of
+ * little-endian values. F_RAW: any other type (lists, maps, other vectors): the kernel only finds
+ * the bin (particle type, offset into the joined answer, length) and the NumPy decoders read it. */
+enum { F_INT = 1, F_TS, F_F64, F_F32, F_BOOL, F_STR, F_BYTES, F_VEC, F_RAW };
+#define MAX_VECTOR (1 << 20)
 
 typedef struct {
     int kind, slot, width, nullable;
@@ -294,8 +299,9 @@ static int plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
         if (!PyArg_ParseTuple(PyList_GET_ITEM(fields, i), "iiiiLL", &f->kind, &f->slot, &f->width, &f->nullable, &lo, &hi))
             return -1;
         f->lo = lo; f->hi = hi;
-        if (f->kind < F_INT || f->kind > F_BYTES || f->slot < 0 || f->slot >= nb ||
-            (f->kind == F_INT && f->width != 1 && f->width != 2 && f->width != 4 && f->width != 8)) {
+        if (f->kind < F_INT || f->kind > F_RAW || f->slot < 0 || f->slot >= nb ||
+            (f->kind == F_INT && f->width != 1 && f->width != 2 && f->width != 4 && f->width != 8) ||
+            (f->kind == F_VEC && ((f->width != 4 && f->width != 8) || f->lo < 1 || f->lo > MAX_VECTOR))) {
             PyErr_SetString(PyExc_ValueError, "bad field spec");
             return -1;
         }
@@ -346,7 +352,8 @@ typedef struct {
     uint32_t *gens, *vts;
     uint8_t *state;       /* (fields, n): 0 absent, 1 value, 2 bad */
     uint8_t *values;      /* (fields, n * 8): fixed-width values; var: unused */
-    int64_t *vstart, *vlen; /* (fields, n): var-length values in scratch */
+    int64_t *vstart, *vlen; /* (fields, n): var-length values in scratch; F_RAW: in joined */
+    uint8_t *vec[64];     /* per F_VEC field: n * size * width bytes, row-major */
     uint8_t *scratch;
     size_t scratch_len, scratch_cap;
     Buf joined;           /* every payload decoded (after its carry): record heads point into it */
@@ -361,6 +368,7 @@ static void batch_dealloc(BatchObject *self) {
     PyMem_Free(self->codes); PyMem_Free(self->heads); PyMem_Free(self->gens); PyMem_Free(self->vts);
     PyMem_Free(self->state); PyMem_Free(self->values); PyMem_Free(self->vstart); PyMem_Free(self->vlen);
     PyMem_RawFree(self->scratch);
+    for (int f = 0; f < 64; f++) PyMem_Free(self->vec[f]);
     PyMem_RawFree(self->joined.p); PyMem_RawFree(self->carry.p); PyMem_RawFree(self->rx.p);
     Py_XDECREF(self->plan);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -388,6 +396,12 @@ static int batch_init(BatchObject *self, PyObject *args, PyObject *kw) {
     self->vstart = PyMem_Calloc(nf * m, 8); self->vlen = PyMem_Calloc(nf * m, 8);
     if (!self->codes || !self->heads || !self->gens || !self->vts || !self->state || !self->values ||
         !self->vstart || !self->vlen) { PyErr_NoMemory(); return -1; }
+    for (size_t f = 0; f < nf; f++) {
+        Field *fd = &self->plan->fields[f];
+        if (fd->kind != F_VEC) continue;
+        self->vec[f] = PyMem_Calloc(m * (size_t)fd->lo, (size_t)fd->width);
+        if (!self->vec[f]) { PyErr_NoMemory(); return -1; }
+    }
     for (Py_ssize_t r = 0; r < n; r++) reset_row(self, r);
     return 0;
 }
@@ -485,6 +499,55 @@ static void decode_value(BatchObject *b, int f, Py_ssize_t r, int ptype, const u
         *st = 1;
         return;
     }
+    case F_VEC: {
+        size_t size = (size_t)fd->lo, w = (size_t)fd->width;
+        uint8_t *dst = b->vec[f] + (size_t)r * size * w;
+        if (ptype == 4) {  /* a blob of size little-endian values */
+            if (vlen != size * w) { *st = 2; return; }
+            for (size_t j = 0; j < size * w; j += w)  /* little-endian on any host */
+                if (w == 8) { uint64_t u = 0; for (int k = 7; k >= 0; k--) u = (u << 8) | v[j + k]; memcpy(dst + j, &u, 8); }
+                else { uint32_t u = 0; for (int k = 3; k >= 0; k--) u = (u << 8) | v[j + k]; memcpy(dst + j, &u, 4); }
+            *st = 1;
+            return;
+        }
+        if (ptype != 20 || vlen < 1) { *st = 2; return; }
+        uint64_t count, p;
+        uint8_t c = v[0];
+        if (c >= 0x90 && c <= 0x9F) { count = c & 0x0F; p = 1; }
+        else if (c == 0xDC && vlen >= 3) { count = get16(v + 1); p = 3; }
+        else if (c == 0xDD && vlen >= 5) { count = get32(v + 1); p = 5; }
+        else { *st = 2; return; }
+        if (count != size) { *st = 2; return; }
+        for (size_t j = 0; j < size; j++) {
+            double d;
+            if (p >= vlen) { *st = 2; return; }
+            if (v[p] == 0xCB && p + 9 <= vlen) {
+                uint64_t u = 0;
+                for (int k = 1; k <= 8; k++) u = (u << 8) | v[p + k];
+                memcpy(&d, &u, 8);
+                p += 9;
+            } else if (v[p] == 0xCA && p + 5 <= vlen) {
+                uint32_t u = get32(v + p + 1);
+                float x;
+                memcpy(&x, &u, 4);
+                d = x;
+                p += 5;
+            } else { *st = 2; return; }  /* an int, a nil, a nested value: the exact path */
+            if (w == 4) {
+                if (isfinite(d) && fabs(d) >= 340282356779733661637539395458142568448.0) { *st = 2; return; }
+                float x = (float)d;
+                memcpy(dst + 4 * j, &x, 4);
+            } else memcpy(dst + 8 * j, &d, 8);
+        }
+        *st = 1;
+        return;
+    }
+    case F_RAW:
+        out[0] = (uint8_t)ptype;
+        b->vstart[at] = (int64_t)(v - b->joined.p);  /* walks run over the joined store */
+        b->vlen[at] = (int64_t)vlen;
+        *st = 1;
+        return;
     }
 }
 
@@ -815,7 +878,23 @@ static PyObject *batch_finish(BatchObject *self, PyObject *args) {
             for (Py_ssize_t r = 0; r < n; r++) if (st[r] == 1) vp[r >> 3] |= (uint8_t)(1 << (r & 7));
         } else { valid = Py_None; Py_INCREF(valid); }
         const uint8_t *vals = self->values + (size_t)f * n * 8;
-        if (fd->kind == F_STR || fd->kind == F_BYTES) {
+        if (fd->kind == F_RAW) {  /* (ptype, offset into joined, length, state) per row */
+            PyObject *pt = PyBytes_FromStringAndSize(NULL, n), *st_b = bytes_of(st, (size_t)n);
+            PyObject *vs = bytes_of(self->vstart + (size_t)f * n, 8 * (size_t)n);
+            PyObject *vl = bytes_of(self->vlen + (size_t)f * n, 8 * (size_t)n);
+            Py_DECREF(bad); Py_DECREF(valid);
+            if (!pt || !st_b || !vs || !vl) { Py_XDECREF(pt); Py_XDECREF(st_b); Py_XDECREF(vs); Py_XDECREF(vl); goto done; }
+            uint8_t *pp = (uint8_t *)PyBytes_AS_STRING(pt);
+            for (Py_ssize_t r = 0; r < n; r++) pp[r] = st[r] == 1 ? vals[8 * (size_t)r] : 0;
+            item = Py_BuildValue("NNNN", pt, vs, vl, st_b);
+        } else if (fd->kind == F_VEC) {
+            size_t row = (size_t)fd->lo * (size_t)fd->width;
+            for (Py_ssize_t r = 0; r < n; r++)  /* zeros under nulls, as the NumPy path writes */
+                if (st[r] != 1) memset(self->vec[f] + (size_t)r * row, 0, row);
+            PyObject *v = bytes_of(self->vec[f], row * (size_t)n);
+            if (!v) { Py_DECREF(bad); Py_DECREF(valid); goto done; }
+            item = Py_BuildValue("NNnN", v, valid, nulls, bad);
+        } else if (fd->kind == F_STR || fd->kind == F_BYTES) {
             const int64_t *vs = self->vstart + (size_t)f * n, *vl = self->vlen + (size_t)f * n;
             int64_t total = 0;
             for (Py_ssize_t r = 0; r < n; r++) if (st[r] == 1) total += vl[r];

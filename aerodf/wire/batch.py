@@ -454,7 +454,7 @@ class KernelChunk:
         self._columns: list[Column] | None = None
         self._buf: np.ndarray | None = None
         self.exact: dict[int, dict[str, Any]] = {}
-        if any_bad:
+        if any_bad or kplan.has_raw:  # raw fields: their NumPy decoders say which rows are bad
             rows = np.zeros(n, dtype=bool)
             for c in self.columns:
                 rows |= c.bad
@@ -465,7 +465,7 @@ class KernelChunk:
         if self._columns is None:
             none = np.zeros(self.n, dtype=bool)
             self._columns = [Column(arr, none if bad is None else bad)
-                             for arr, bad in self.kplan.arrays(self.raw, self.n)]
+                             for arr, bad in self.kplan.arrays(self.raw, self.n, lambda: self.buf)]
         return self._columns
 
     @property

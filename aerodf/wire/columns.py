@@ -582,6 +582,14 @@ _DECODERS = {Int: _int, Float: _float, Bool: _bool, String: _string, Bytes: _byt
              List: _list, Vector: _vector, Map: _map}
 
 
+def decode_field(buf: np.ndarray, t: Any, n: int, idx: np.ndarray, ptype: np.ndarray, vpos: np.ndarray,
+                 vlen: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """One field of type ``t`` over ``n`` rows from the bins found at rows ``idx`` (their
+    particle types, value offsets into ``buf`` and lengths): the array, and which of
+    those bins it read (the others are the exact path's)."""
+    return _DECODERS[type(t)](buf, t, n, idx, ptype, vpos, vlen)
+
+
 def with_exact(columns: list[Column], schema: Schema, exact_rows: list[int], dicts: list[dict[str, Any]],
                ctx: Any, keep: pa.Array | None = None, strings: str = "string") -> list[pa.Array]:
     """The final arrays: each column with its exactly decoded rows built by the general
