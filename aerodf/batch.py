@@ -168,9 +168,12 @@ def read_chunks(client: Any, source: KeySource, schema: Schema, policy: BatchPol
         user_keys = source.user_keys(start, end)
         if unreachable:
             return Unread(unreachable[0], user_keys), user_keys
-        client_keys = source.client_keys(start, end, user_keys)
         try:
             with limiter.slot():
+                if columnar and not source.tuples:  # one namespace and set: no key tuples
+                    return transport.read_plan_keys(source.namespace, source.set_name, user_keys, plan,
+                                                    policy), user_keys
+                client_keys = source.client_keys(start, end, user_keys)
                 if columnar:
                     return transport.read_plan(client_keys, plan, policy), user_keys
                 return transport.batch_read(client_keys, bins, policy), user_keys

@@ -68,6 +68,10 @@ class WireTransport(ColumnarReads, Delegating):
     def read_plan(self, keys: Sequence[Key], plan: WirePlan, policy: BatchPolicy) -> wb.WireChunk:
         return wb.read(self.cluster, keys, plan, policy)
 
+    def read_plan_keys(self, namespace: str, set_name: str, user_keys: list, plan: WirePlan,
+                       policy: BatchPolicy) -> wb.WireChunk:
+        return wb.read_keys(self.cluster, namespace, set_name, user_keys, plan, policy)
+
     def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
         """Whether a scan or query can run on the wire: pushed and index filters the wire
         encodes (not a native expression), no record cap."""
