@@ -194,10 +194,19 @@ def _outcome(fn):
     return got if isinstance(got, pa.Table) else got
 
 
+def _nan_spelled(v):
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    if isinstance(v, (list, tuple)):  # lists, vectors and map entries hold NaN too
+        return type(v)(_nan_spelled(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _nan_spelled(x) for k, x in v.items()}
+    return v
+
+
 def _plain(table: pa.Table) -> dict:
-    """A table's values with NaN spelled out (Arrow's equality says NaN != NaN)."""
-    return {k: [("NaN" if isinstance(v, float) and v != v else v) for v in col]
-            for k, col in table.to_pydict().items()}
+    """A table's values with NaN spelled out, inside lists too (NaN != NaN)."""
+    return {k: [_nan_spelled(v) for v in col] for k, col in table.to_pydict().items()}
 
 
 def _same(got, want, *, first_error_may_differ=False):
