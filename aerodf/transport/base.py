@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import abc
 import re
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -62,21 +64,43 @@ def estimate_set(transport: "Transport", namespace: str, set_name: str | None) -
     SetSize(records=20000, bytes=5440000)
     """
     try:
-        spaces = transport.info_all(f"namespace/{namespace}")
-        sets = transport.info_all(f"sets/{namespace}/{set_name}") if set_name else spaces
+        rf = _replication_factor(transport, namespace)
+        if rf is None:
+            return None
+        sets = transport.info_all(f"sets/{namespace}/{set_name}" if set_name else f"namespace/{namespace}")
     except Exception:  # planning only: the scan itself reports a real cluster problem
         return None
-    if not spaces:
-        return None
     try:
-        rf = max(1, min(int(_stat(a, "effective_replication_factor") or _stat(a, "replication-factor") or "")
-                        for a in spaces))
         records = sum(int(_stat(a, "objects") or 0) for a in sets)
         have = [_stat(a, "data_used_bytes") for a in sets if a.strip()]
         size = (sum(int(b) for b in have) // rf if None not in have else None) if have else 0
     except ValueError:
         return None
     return SetSize(records // rf, size)
+
+
+RF_SECONDS = 5.0  # how long a namespace's replication factor is taken as known (it moves with the nodes)
+_RF: "weakref.WeakKeyDictionary[Any, dict[str, tuple[float, int]]]" = weakref.WeakKeyDictionary()
+
+
+def _replication_factor(transport: "Transport", namespace: str) -> int | None:
+    """The namespace's effective replication factor (the smallest any node reports), asked
+    once per :data:`RF_SECONDS`: one info round trip per scan instead of two."""
+    now = time.monotonic()
+    seen = _RF.setdefault(transport, {})
+    got = seen.get(namespace)
+    if got is not None and now - got[0] < RF_SECONDS:
+        return got[1]
+    spaces = transport.info_all(f"namespace/{namespace}")
+    if not spaces:
+        return None
+    try:
+        rf = max(1, min(int(_stat(a, "effective_replication_factor") or _stat(a, "replication-factor") or "")
+                        for a in spaces))
+    except ValueError:
+        return None
+    seen[namespace] = (now, rf)
+    return rf
 
 
 def estimate_records(transport: "Transport", namespace: str, set_name: str | None) -> int | None:
