@@ -448,6 +448,7 @@ def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext)
     lists = [i for i, v in enumerate(values) if type(v) is list]
     valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
     rows = np.zeros((n, t.size), dtype=np_type)
+    holes = None  # (n, size) null elements, when a list holds any
     for i, v in enumerate(values):
         if v is not None and type(v) is not list:
             rows[i] = np.frombuffer(v, dtype=np_type.newbyteorder("<"))
@@ -457,10 +458,14 @@ def _vector_with_blobs(values: list, t: Vector, field: Field, ctx: ChunkContext)
         at = np.asarray(lists)
         child = sub.values.fill_null(pa.scalar(False if isinstance(t.value, Bool) else 0, sub.values.type))
         rows[at] = np.asarray(child.to_numpy(zero_copy_only=False)).reshape(len(lists), t.size)
+        if sub.values.null_count:  # a nil element stays null, as where no blob shares the column
+            holes = np.zeros((n, t.size), dtype=bool)
+            holes[at] = np.asarray(sub.values.is_null()).reshape(len(lists), t.size)
         if sub.null_count:
             valid[at] = ~np.asarray(sub.is_null())
     mask = None if valid.all() else pa.array(~valid)
-    return pa.FixedSizeListArray.from_arrays(pa.array(rows.reshape(-1)), t.size, mask=mask)
+    inner = pa.array(rows.reshape(-1), mask=None if holes is None else holes.reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(inner, t.size, mask=mask)
 
 
 _BUILDERS: dict[type, Callable] = {

@@ -266,6 +266,17 @@ def test_vector_from_blob(client, aclient, set_name):
     assert df["e"].to_list() == [[1.0, 2.0, 3.0, 4.0]]
 
 
+def test_vector_nil_element_is_null_beside_blobs(client, aclient, set_name):
+    """A nil element of a list vector reads as a null element, whether or not another row
+    of the column is a blob (the blob-and-list builder once wrote it as 0.0)."""
+    client.put(("test", set_name, 1), {"e": bytearray(np.array([1, 2, 3], dtype="<f4").tobytes())})
+    client.put(("test", set_name, 2), {"e": [4.0, None, 6.0]})
+    df = aclient.read_batch([1, 2], {"e": "vector<float32, 3>"}, namespace="test", set=set_name, output="polars")
+    assert df["e"].to_list() == [[1.0, 2.0, 3.0], [4.0, None, 6.0]]
+    alone = aclient.read_batch([2], {"e": "vector<float32, 3>"}, namespace="test", set=set_name, output="polars")
+    assert alone["e"].to_list() == [[4.0, None, 6.0]]
+
+
 def test_non_nullable_missing_bin(client, aclient, set_name):
     client.put(("test", set_name, 1), {"a": 1})
     schema = aerodf.Schema([aerodf.Field("a", "int64"), aerodf.Field("b", "int64", nullable=False)])
