@@ -15,7 +15,9 @@ Sync paths run ``c`` threads; async paths run ``c`` tasks on one event loop.
 GIL share: serving processes run model code beside the fetch. A thread runs
 a CPU-bound pure-Python loop while 64 fetches are kept in flight, and its
 rate is compared with its rate alone; ``slowdown`` is alone / beside (1.0 =
-no harm). On a 2-core machine the test server's process competes for the
+no harm). A faster path does more fetches in the same seconds, so each path
+is also run paced (:data:`PACED_RATE` requests/s for all): the harm per
+request. On a 2-core machine the test server's process competes for the
 cores too, for every path alike.
 
 ``python benchmarks/serving.py [--hosts h:p] [--quick]`` (also part of
@@ -273,9 +275,15 @@ def suite(hosts, n_keys: int, levels: list[int], requests: int, rounds: int, gil
         for name in names:
             load = _Load(name, sync_paths.get(name), async_paths.get(name), loop, n_keys, gil_seconds)
             rate = Model().rate_during(load)
+            # the same at one paced rate for every path: the harm per request, rate for rate
+            paced = _Load(name, sync_paths.get(name), async_paths.get(name), loop, n_keys, gil_seconds,
+                          rate=PACED_RATE)
+            rate_paced = Model().rate_during(paced)
             gil[name] = {"model_rate_alone": base, "model_rate_beside": rate,
                          "slowdown": base / rate if rate else float("inf"),
-                         "fetch_requests_per_s": load.requests / load.wall}
+                         "fetch_requests_per_s": load.requests / load.wall,
+                         "paced_rate": PACED_RATE, "slowdown_paced": base / rate_paced if rate_paced else float("inf"),
+                         "paced_requests_per_s": paced.requests / paced.wall}
         print("  GIL share done", flush=True)
         loop.run_until_complete(paths.close_async())
         return {"latency": latency, "gil": gil, "keys_per_request": KEYS_PER_REQUEST, "bins": len(SCHEMA)}
@@ -284,22 +292,39 @@ def suite(hosts, n_keys: int, levels: list[int], requests: int, rounds: int, gil
         paths.close()
 
 
-class _Load:
-    """64 fetches kept in flight for ``seconds`` (threads or tasks), counting requests."""
+PACED_RATE = 100  # requests/s every path reaches beside the model (hand-written async: ~130)
 
-    def __init__(self, name, fn, afn, loop, n_keys: int, seconds: float) -> None:
+
+class _Load:
+    """64 fetches kept in flight for ``seconds`` (threads or tasks), counting requests.
+    With ``rate``, request k of the run starts no earlier than k / rate seconds in (at
+    most 64 in flight), so every path does the same work and only its cost per request
+    shows."""
+
+    def __init__(self, name, fn, afn, loop, n_keys: int, seconds: float, rate: float | None = None) -> None:
         self.name, self.fn, self.afn, self.loop = name, fn, afn, loop
-        self.n_keys, self.seconds = n_keys, seconds
+        self.n_keys, self.seconds, self.rate = n_keys, seconds, rate
         self.requests, self.wall = 0, 0.0
 
     def __call__(self) -> None:
         t0 = time.perf_counter()
         deadline = t0 + self.seconds
         counts = [0] * 64
+        tickets = iter(range(10**9))  # next() on a range iterator is atomic under the GIL
+        rate = self.rate
+
+        def wait_for() -> float:
+            return 0.0 if rate is None else t0 + next(tickets) / rate - time.perf_counter()
+
         if self.fn is not None:
             def worker(i):
                 rng = random.Random(i)
                 while time.perf_counter() < deadline:
+                    pause = wait_for()
+                    if pause > 0:
+                        time.sleep(pause)
+                        if time.perf_counter() >= deadline:
+                            break
                     self.fn([rng.randrange(self.n_keys) for _ in range(KEYS_PER_REQUEST)])
                     counts[i] += 1
 
@@ -312,6 +337,11 @@ class _Load:
             async def worker(i):
                 rng = random.Random(i)
                 while time.perf_counter() < deadline:
+                    pause = wait_for()
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                        if time.perf_counter() >= deadline:
+                            break
                     await self.afn([rng.randrange(self.n_keys) for _ in range(KEYS_PER_REQUEST)])
                     counts[i] += 1
 
@@ -329,9 +359,13 @@ def markdown(res: dict[str, Any]) -> str:
     for name, r in res["latency"].items():
         lines.append(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['requests_per_s']:,.0f} |")
     lines += ["", "### GIL share: a pure-Python model thread beside 64 concurrent fetches", "",
-              "| path | model slowdown (alone / beside) | fetch requests/s meanwhile |", "|---|---:|---:|"]
+              "Unpaced: 64 fetches back to back; paced: the same 64, started at one rate for every path.", "",
+              "| path | model slowdown (alone / beside) | fetch requests/s meanwhile | slowdown, paced | "
+              "requests/s, paced |", "|---|---:|---:|---:|---:|"]
     for name, r in res["gil"].items():
-        lines.append(f"| {name} | {r['slowdown']:.2f}x | {r['fetch_requests_per_s']:,.0f} |")
+        paced = (f"{r['slowdown_paced']:.2f}x | {r['paced_requests_per_s']:,.0f}" if "slowdown_paced" in r
+                 else "- | -")
+        lines.append(f"| {name} | {r['slowdown']:.2f}x | {r['fetch_requests_per_s']:,.0f} | {paced} |")
     return "\n".join(lines) + "\n"
 
 
