@@ -167,15 +167,16 @@ def _value(rng: random.Random, t: str, odd: float):
     return _scalar(rng, t)
 
 
-def _fill(client, rng: random.Random, fields: dict, n: int, odd: float) -> str:
+def _fill(client, rng: random.Random, fields: dict, n: int, odd: float, send_key: bool = False) -> str:
     set_name = unique_set("kd")
+    policy = {"key": aerospike.POLICY_KEY_SEND} if send_key else None
     for k in range(n):
         if rng.random() < 0.15:
             continue  # a missing record
         bins = {name: v for name, t in fields.items() if (v := _value(rng, t, odd)) is not None}
         if rng.random() < 0.05:
             bins["n0"] = b"\xff\xfe not utf-8"  # stored as bytes: read into a string field, it is not text
-        client.put(("test", set_name, k), bins or {"other": 1})
+        client.put(("test", set_name, k), bins or {"other": 1}, policy=policy)
     return set_name
 
 
@@ -744,3 +745,136 @@ def test_blocking_and_asyncio_reads_share_the_node_connection_bound(aerospike_se
             await r.aclose()
 
     asyncio.run(main())
+
+
+# ----------------------------------------------------------------------------- scans
+
+
+def _scan_frames(rng: random.Random, with_key: bool) -> list[bytes]:
+    """A scan's answer: records (digest and key fields, bin ops), NOT_FOUND / FILTERED_OUT
+    messages, partition-done markers (some unavailable), the LAST header; in a few frames
+    cut between messages."""
+    msgs = []
+    for _ in range(rng.randint(0, 30)):
+        r = rng.random()
+        if r < 0.1:
+            msgs.append(pack_message_header(info3=4, result_code=rng.choice([0, 11]), generation=rng.randrange(4096)))
+            continue
+        code = 0 if r < 0.9 else rng.choice([2, 27])
+        pid = rng.randrange(4096)
+        digest = bytes([pid & 0xFF, pid >> 8]) + bytes(rng.randrange(256) for _ in range(18))
+        fields = [pack_field(4, digest)] if rng.random() < 0.95 else []
+        if with_key and rng.random() < 0.9:
+            pt, b = encode_particle(rng.choice([rng.randint(-99, 99), rng.randint(0, 9), "k", b"\x01"]))
+            fields.append(pack_field(2, bytes([pt]) + b))
+        ops = []
+        if code == 0:
+            for name in rng.sample(FUZZ_BINS, k=rng.randint(0, 8)):
+                v = _random_value(rng)
+                if v is not None:
+                    pt, b = encode_particle(v)
+                    ops.append(pack_op(1, pt, name, b))
+        msgs.append(pack_message_header(result_code=code, generation=rng.randrange(2**16),
+                                        record_ttl=rng.choice([0, 2**31]), n_fields=len(fields),
+                                        n_ops=len(ops)) + b"".join(fields + ops))
+    msgs.append(pack_message_header(info3=1, result_code=rng.choice([0, 0, 0, 2])))
+    cuts = sorted(rng.sample(range(1, len(msgs)), k=min(rng.randint(0, 3), len(msgs) - 1)))
+    return [b"".join(msgs[i:j]) for i, j in zip([0, *cuts], [*cuts, len(msgs)])]
+
+
+def _scan_reader(with_key: bool, with_meta: bool):
+    from aerodf.layout import RowLayout
+    from aerodf.policy import QueryPolicy
+    from aerodf.wire.scan import ScanReader
+
+    key = "key" if with_key else None
+    out_schema = RowLayout(key, with_meta).arrow_schema(FUZZ_SCHEMA, pa.int64() if with_key else None)
+    taken = [0]
+
+    def rows(n):
+        taken[0] += n
+        return taken[0] - n
+
+    return ScanReader(None, "test", "s", plan_of(FUZZ_SCHEMA), QueryPolicy(), out_schema, key_name=key,
+                      with_meta=with_meta, on_type_error="null", strings="string", batch_size=10_000,
+                      row_counter=rows, all_bins=True)
+
+
+def _scan_numpy(reader, payload):
+    try:
+        part, unav, last, code = reader._frame(payload)
+        resume: dict = {}
+        batch = reader._decode([part], resume) if part is not None else None
+    except (ValueError, aerodf.AerodfError, IndexError) as exc:
+        return ("raised", type(exc).__name__)
+    return batch, unav, last, code, resume
+
+
+def _scan_kernel(reader, payload):
+    resume: dict = {}
+    try:
+        got = reader._kernel_frame(payload, resume)
+    except (ValueError, aerodf.AerodfError, IndexError) as exc:
+        return ("raised", type(exc).__name__)
+    return None if got is None else (*got, resume)
+
+
+@needs_kernel
+@settings(max_examples=int(os.environ.get("AERODF_FUZZ_EXAMPLES", 150 if CI else 600)), deadline=None)
+@given(seed=st.integers(0, 2**32), mutate=st.booleans(), with_key=st.booleans(), with_meta=st.booleans())
+def test_fuzz_kernel_scan_frames_against_the_numpy_walk(seed, mutate, with_key, with_meta):
+    """Scan frames, whole and damaged: the kernel's record batch, unavailable partitions,
+    LAST and resume digests equal the NumPy walk's; where the kernel passes a frame on
+    (None), the NumPy walk reads it as before; it never reads what the NumPy walk refuses."""
+    rng = random.Random(seed)
+    frames = _scan_frames(rng, with_key)
+    if mutate:
+        frames = _mutate(rng, frames)
+    for payload in frames:
+        want = _scan_numpy(_scan_reader(with_key, with_meta), payload)
+        got = _scan_kernel(_scan_reader(with_key, with_meta), payload)
+        if got is None:  # left to the NumPy walk, which then answers alone
+            continue
+        if want[0] == "raised" or got[0] == "raised":  # the same refusal (a result code) on both sides
+            assert got == want
+            continue
+        gb, gu, gl, gc, gr = got
+        wb_, wu, wl, wc, wr = want
+        assert (gu, gl, gc) == (wu, wl, wc)
+        assert gr == wr
+        if wb_ is None:
+            assert gb is None
+            continue
+        assert gb is not None and gb.schema == wb_.schema
+        assert _plain(pa.Table.from_batches([gb])) == _plain(pa.Table.from_batches([wb_]))
+
+
+@settings(max_examples=8 if CI else 25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10**6), odd=st.sampled_from([0.0, 0.1, 0.4]), with_meta=st.booleans(),
+       on_type_error=st.sampled_from(["raise", "null"]))
+def test_scan_kernel_equals_numpy_wire_and_official_paths(clients, client, seed, odd, with_meta, on_type_error):
+    """read_query over random schemas and records: the kernel's scan decode, the NumPy
+    wire path and the official client give the same table, or the same error."""
+    off, wire = clients
+    rng = random.Random(seed)
+    kinds = SCALARS + (OTHERS if rng.random() < 0.3 else [])
+    fields = {f"n{i}": rng.choice(kinds) for i in range(rng.randint(1, 5))}
+    n = rng.randint(0, 80)
+    set_name = _fill(client, rng, fields, n, odd, send_key=True)  # the key orders the rows
+    kw = dict(with_key=True, with_meta=with_meta, on_type_error=on_type_error, output="arrow")
+
+    def scan(c):
+        return aerodf.read_query("test", set_name, aerodf.Schema(fields), client=c, progress=False, **kw)
+
+    def ordered(t):
+        return t.drop_columns(["ttl"]).sort_by("key") if isinstance(t, pa.Table) and with_meta else \
+            t.sort_by("key") if isinstance(t, pa.Table) else t
+
+    got = _outcome(lambda: scan(wire))
+    if isinstance(got, pa.Table):
+        assert got.num_rows == 0 or got["key"].null_count == 0
+    with numpy_path():
+        numpy_wire = _outcome(lambda: scan(wire))
+    want = _outcome(lambda: scan(off))
+    _same(ordered(got), ordered(numpy_wire), first_error_may_differ=True)
+    _same(ordered(got), ordered(want), first_error_may_differ=True)

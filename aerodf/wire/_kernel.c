@@ -13,6 +13,8 @@
  * a run of whole messages raises ValueError. Python (aerodf/wire/kernel.py) builds
  * the Arrow arrays from the buffers and keeps the exact path for the bad rows, so
  * the answer equals the NumPy path's.
+ * - Batch.scan: one scan frame's records, in order, into a batch (partition-done markers
+ *   and each partition's last digest reported apart);
  * - Batch.exchange: an attempt's sockets (send every request, poll, recv, decode) in one
  *   call without the GIL. Work of a few microseconds (hashing a few hundred keys, a frame
  *   fed from Python) keeps the GIL: under many threads, handing it back and forth can cost
@@ -29,6 +31,7 @@
 
 #define HSZ 22
 #define INFO3_LAST 1
+#define INFO3_PARTITION_DONE 4
 #define NOGIL_BYTES (1 << 16)
 #define NOGIL_KEYS 512
 
@@ -360,6 +363,12 @@ typedef struct {
     Buf carry;            /* the start of a message cut by its frame's end */
     Buf rx;               /* bytes read from a socket, not yet a whole frame */
     int busy;
+    /* scan mode (Batch.scan): rows are the frame's records in order, not the header's index */
+    int scan;
+    Py_ssize_t next_row;
+    int64_t *dig_at, *key_at;  /* per row: offset of the digest / of the key field in joined, -1 */
+    int refused;               /* the first result code other than 0, 2, 27 (the node's answer) */
+    Buf unavail;               /* uint32 partition ids answered unavailable (partition-done markers) */
 } BatchObject;
 
 static PyTypeObject BatchType;
@@ -370,6 +379,7 @@ static void batch_dealloc(BatchObject *self) {
     PyMem_RawFree(self->scratch);
     for (int f = 0; f < 64; f++) PyMem_Free(self->vec[f]);
     PyMem_RawFree(self->joined.p); PyMem_RawFree(self->carry.p); PyMem_RawFree(self->rx.p);
+    PyMem_Free(self->dig_at); PyMem_Free(self->key_at); PyMem_RawFree(self->unavail.p);
     Py_XDECREF(self->plan);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -569,9 +579,16 @@ static void walk(BatchObject *b, const uint8_t *buf, Py_ssize_t len, int64_t bas
         uint16_t nf = get16(h + 18), nops = get16(h + 20);
         uint64_t q = (uint64_t)p + HSZ;
         int cut = 0;
+        int64_t dig = -1, key = -1;
         for (uint16_t i = 0; i < nf; i++) {
             if (q + 4 > (uint64_t)len) { cut = 1; break; }
-            q += 4 + (uint64_t)get32(buf + q);
+            uint64_t fsize = get32(buf + q);
+            if (b->scan && fsize >= 1 && q + 4 + fsize <= (uint64_t)len) {
+                uint8_t ft = buf[q + 4];
+                if (ft == 4 && fsize == 21) dig = base + (int64_t)q + 5;  /* the digest */
+                else if (ft == 2 && fsize >= 2) key = base + (int64_t)q;   /* the user key field */
+            }
+            q += 4 + fsize;
         }
         Py_ssize_t ops_at = (Py_ssize_t)q;
         if (!cut) {
@@ -584,8 +601,31 @@ static void walk(BatchObject *b, const uint8_t *buf, Py_ssize_t len, int64_t bas
         }
         if (w->err) break;
         if (cut || q > (uint64_t)len) break;  /* incomplete: wait for more bytes */
-        uint32_t row = get32(h + 14);
-        if ((Py_ssize_t)row >= b->n) { w->err = WK_ROW; w->err_row = row; w->err_at = p; break; }
+        Py_ssize_t row;
+        if (b->scan) {
+            if (h[3] & INFO3_PARTITION_DONE) {  /* a marker: the partition (in the generation) is done */
+                if (h[5]) {
+                    uint8_t pid[4];
+                    put32(pid, get32(h + 6));
+                    if (buf_put(&b->unavail, pid, 4) < 0) { w->err = WK_MEM; break; }
+                }
+                p = (Py_ssize_t)q;
+                continue;
+            }
+            if (h[5]) {  /* NOT_FOUND / FILTERED_OUT: not a record; anything else: the node's answer */
+                if (h[5] != 2 && h[5] != 27 && !b->refused) b->refused = h[5];
+                p = (Py_ssize_t)q;
+                continue;
+            }
+            row = b->next_row;
+            if (row >= b->n) { w->err = WK_ROW; w->err_row = row; w->err_at = p; break; }
+            b->next_row++;
+            b->dig_at[row] = dig;
+            b->key_at[row] = key;
+        } else {
+            row = get32(h + 14);
+            if (row >= b->n) { w->err = WK_ROW; w->err_row = row; w->err_at = p; break; }
+        }
         reset_row(b, row);  /* a later answer for a row wins */
         b->codes[row] = h[5];
         b->heads[row] = base + p;
@@ -666,6 +706,92 @@ static PyObject *batch_feed(BatchObject *self, PyObject *args) {
     PyBuffer_Release(&buf);
     if (r < 0) return walk_error(&w);
     return Py_BuildValue("ii", r == 1, w.last_code);
+}
+
+/* ------------------------------------------------------------------ scans */
+
+static PyObject *bytes_of(const void *p, size_t n);
+
+/* The records of a scan frame (result code 0, not a partition-done marker, before LAST);
+ * -1 when the frame is not a run of whole messages (the NumPy path then reads it). */
+static Py_ssize_t count_scan(const uint8_t *buf, Py_ssize_t len) {
+    Py_ssize_t p = 0, rows = 0;
+    while (p < len) {
+        if (len - p < HSZ) return -1;
+        const uint8_t *h = buf + p;
+        if (h[0] != HSZ) return -1;
+        if (h[3] & INFO3_LAST) return rows;
+        uint64_t q = (uint64_t)p + HSZ;
+        uint16_t nf = get16(h + 18), nops = get16(h + 20);
+        for (uint32_t i = 0; i < (uint32_t)nf + nops; i++) {
+            if (q + 4 > (uint64_t)len) return -1;
+            uint64_t size = get32(buf + q);
+            if (i >= nf && size < 4) return -1;
+            q += 4 + size;
+        }
+        if (q > (uint64_t)len) return -1;
+        if (!(h[3] & INFO3_PARTITION_DONE) && h[5] == 0) rows++;
+        p = (Py_ssize_t)q;
+    }
+    return rows;
+}
+
+static PyObject *k_scan_rows(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    Py_ssize_t n = count_scan(buf.buf, buf.len);
+    PyBuffer_Release(&buf);
+    return PyLong_FromSsize_t(n);
+}
+
+/* scan(payload) -> (rows, done, last_code, refused, unavailable, resume, key_at): one whole scan
+ * frame into a batch of scan_rows(payload) rows, record after record. unavailable: big-endian
+ * uint32 partition ids; resume: {partition id: digest of its last record here}; key_at: int64
+ * per row, the offset of its key field in joined (-1: none). */
+static PyObject *batch_scan(BatchObject *self, PyObject *args) {
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    if (self->busy || (self->scan && self->next_row)) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_RuntimeError, "a scan batch takes one frame");
+        return NULL;
+    }
+    if (!self->scan) {
+        size_t m = self->n ? (size_t)self->n : 1;
+        self->dig_at = PyMem_Malloc(8 * m); self->key_at = PyMem_Malloc(8 * m);
+        if (!self->dig_at || !self->key_at) { PyBuffer_Release(&buf); return PyErr_NoMemory(); }
+        self->scan = 1;
+    }
+    self->busy = 1;
+    WalkResult w;
+    int r;
+    if (buf.len >= NOGIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
+        Py_END_ALLOW_THREADS
+    } else {
+        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
+    }
+    self->busy = 0;
+    PyBuffer_Release(&buf);
+    if (r < 0) return walk_error(&w);
+    if (self->carry.len) return PyErr_Format(PyExc_ValueError, "a message cut by the frame's end");
+    /* where each partition resumes: the digest of its last record in this frame */
+    PyObject *resume = PyDict_New();
+    if (!resume) return NULL;
+    for (Py_ssize_t row = 0; row < self->next_row; row++) {
+        int64_t at = self->dig_at[row];
+        if (at < 0) continue;
+        const uint8_t *d = self->joined.p + at;
+        PyObject *pid = PyLong_FromLong((long)((d[0] | (d[1] << 8)) & 4095));
+        PyObject *dig = PyBytes_FromStringAndSize((const char *)d, 20);
+        int bad = !pid || !dig || PyDict_SetItem(resume, pid, dig) < 0;
+        Py_XDECREF(pid); Py_XDECREF(dig);
+        if (bad) { Py_DECREF(resume); return NULL; }
+    }
+    return Py_BuildValue("niiiNNN", self->next_row, r == 1, w.last_code, self->refused,
+                         bytes_of(self->unavail.p, self->unavail.len), resume,
+                         bytes_of(self->key_at, 8 * (size_t)self->next_row));
 }
 
 /* ------------------------------------------------------------------ exchange: sockets without the GIL */
@@ -955,6 +1081,7 @@ static PyMethodDef batch_methods[] = {
     {"forget", (PyCFunction)batch_forget, METH_VARARGS, "forget(rows): rows back to 'not answered'"},
     {"finish", (PyCFunction)batch_finish, METH_VARARGS, "finish(now) -> (codes, gens, ttls, heads, any_bad, columns)"},
     {"codes", (PyCFunction)batch_codes, METH_NOARGS, "the per-row result codes so far (int64 bytes)"},
+    {"scan", (PyCFunction)batch_scan, METH_VARARGS, "scan(payload) -> (rows, done, last_code, refused, unavailable, resume, key_at)"},
     {NULL}};
 
 static PyTypeObject BatchType = {
@@ -971,6 +1098,7 @@ static PyTypeObject BatchType = {
 
 static PyMethodDef methods[] = {
     {"digests", k_digests, METH_VARARGS, "digests(set, keys) -> bytes (20 per key) or the index of a key it leaves"},
+    {"scan_rows", k_scan_rows, METH_VARARGS, "scan_rows(payload) -> records in a scan frame, or -1"},
     {"encode", k_encode, METH_VARARGS, "encode(first_tail, digests, rows, parent_flags, info1, timeout_ms) -> frame"},
     {NULL}};
 

@@ -1,7 +1,7 @@
 """The compiled wire kernel (``aerodf/wire/_kernel.c``), or the NumPy path where it is absent.
 
 The kernel does the wire path's per-request work in C: key digests, the
-batch-index request, the I/O of an attempt (every node's request sent, then
+batch-index request, the walk and decode of scan frames (:meth:`Batch.scan`), the I/O of an attempt (every node's request sent, then
 every answer read, with the socket timeout as poll timeout) and the answer:
 frames walked message by message and every scalar bin (ints, floats, bools,
 timestamps, strings, bytes) and float vector (a list of msgpack floats, or a
@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from ..schema import Bool, Bytes, Float, Int, Schema, String, Timestamp, Vector
 
-__all__ = ["AVAILABLE", "REASON", "KernelPlan", "plan_for", "digests", "encode"]
+__all__ = ["AVAILABLE", "REASON", "KernelPlan", "plan_for", "digests", "encode", "scan_rows"]
 
 CITRUSLEAF_EPOCH = 1262304000
 
@@ -85,6 +85,12 @@ def digests(set_bytes: bytes, user_keys: list) -> np.ndarray | None:
     if type(out) is int:
         return None
     return np.frombuffer(out, dtype=np.uint8).reshape(len(user_keys), 20)
+
+
+def scan_rows(payload: bytes) -> int:
+    """The records of a scan frame (the kernel's :meth:`Batch.scan` takes them in one batch),
+    or -1 when the frame is not a run of whole messages."""
+    return _k.scan_rows(payload)
 
 
 def encode(first_tail: bytes, digest: np.ndarray, rows: np.ndarray, parent_flags: int, info1: int,

@@ -3,11 +3,14 @@
 Each node gets one partition query for the partitions it owns (a pid array,
 plus a digest array for partitions resumed after a failure). Records stream
 back as messages with fields (namespace, set, digest, user key) and bin ops.
-Each frame is walked by :func:`aerodf.wire.walk.locate` (vectorized; a
-"partition done" header is a marker, reported apart) and its records are
-decoded field by field over all rows at once by :mod:`aerodf.wire.columns`,
-exactly as batch reads are; rows the decoders refuse go through the general
-column builders. A node that fails mid-stream, or a partition answered
+With the compiled kernel (:mod:`aerodf.wire.kernel`) each frame is walked
+and decoded in C into one batch (``Batch.scan``: records in order, the
+"partition done" markers and each partition's last digest reported apart).
+Without it, or for a frame the kernel passes on (not a run of whole
+messages), each frame is walked by :func:`aerodf.wire.walk.locate`
+(vectorized) and its records are decoded field by field over all rows at
+once by :mod:`aerodf.wire.columns`, exactly as batch reads are. Either way,
+rows the decoders refuse go through the general column builders. A node that fails mid-stream, or a partition answered
 "unavailable", is resumed from the last digest seen in each partition, up to
 ``max_retries`` times; then the error lists the partitions not read.
 """
@@ -32,7 +35,8 @@ from ..protocol.framing import FrameError, FrameReader
 from ..protocol.message import MessageError, pack_field, pack_message_header, pack_op
 from ..protocol.values import ValueCodecError, decode_particle
 from ..records import partition_ranges
-from .batch import framed, record_bins, ttl_of
+from . import kernel
+from .batch import KernelChunk, framed, record_bins, ttl_of
 from .cluster import Cluster
 from .columns import WirePlan, assign, decode, decode_key, scatter, with_exact
 from .walk import Located, be, locate, padded, walk_exact
@@ -89,6 +93,7 @@ class ScanReader:
         self.rows = row_counter
         self.pending: list[pa.RecordBatch] = []
         self.pending_rows = 0
+        self.kplan = kernel.plan_for(plan)  # frames decoded by the compiled kernel (None: NumPy)
 
     # ------------------------------------------------------------------ frames
     def _frame(self, payload: bytes):
@@ -110,13 +115,39 @@ class ScanReader:
             # build, ...): a real server sends it without the LAST flag, then nothing more
             refused = codes[(codes != 2) & (codes != 27) & ~keep]
             if len(refused):
-                code = int(refused[0])
-                raise E.error_for_code(code, f"scan refused by the server with result code {code}"
-                                       + (" (PARAMETER_ERROR: e.g. a filter expression it cannot build)"
-                                          if code == 4 else ""))
+                raise self._refused(int(refused[0]))
             loc = Located(loc.heads[keep], loc.fields[:, keep], loc.ops[:, keep], loc.markers, loc.last,
                           loc.last_code, loc.uniform)
         return ((buf, loc) if len(loc.heads) else None), unavailable, loc.last, loc.last_code
+
+    def _kernel_frame(self, payload: bytes, last_digest: dict[int, bytes]):
+        """One frame through the compiled kernel: (its records as a record batch or None,
+        partitions answered unavailable, LAST seen, its code); None when the kernel leaves
+        the frame to the NumPy walk (not a run of whole messages: that walk reports it)."""
+        n = kernel.scan_rows(payload)
+        if n < 0:
+            return None
+        batch = self.kplan.batch(n)
+        try:
+            rows, last, code, refused, unav, resume, key_at = batch.scan(payload)
+        except (ValueError, IndexError):
+            return None
+        if refused:
+            raise self._refused(refused)
+        unavailable = np.frombuffer(unav, dtype=">u4").tolist()
+        if not rows:
+            return None, unavailable, last, code
+        last_digest.update(resume)
+        chunk = KernelChunk(self.kplan, batch, rows)
+        buf = chunk.buf
+        out = self._assemble(buf, rows, np.frombuffer(key_at, dtype=np.int64), chunk.columns, chunk.exact.__getitem__,
+                             chunk.generations, chunk.ttls)
+        return out, unavailable, last, code
+
+    @staticmethod
+    def _refused(code: int) -> Exception:
+        return E.error_for_code(code, f"scan refused by the server with result code {code}"
+                                + (" (PARAMETER_ERROR: e.g. a filter expression it cannot build)" if code == 4 else ""))
 
     def _decode(self, parts: list[tuple[np.ndarray, Located]], last_digest: dict[int, bytes]) -> pa.RecordBatch:
         """One record batch of the records of several frames (one buffer, offsets moved)."""
@@ -153,9 +184,15 @@ class ScanReader:
             k = (ftype == F_KEY) & (size >= 2)
             key_at[has[k]] = p[has[k]]
         self._resume_points(buf, digest_at, last_digest)
+        columns = decode(buf, at, self.plan, np.ones(n, dtype=bool))
+        meta = (be(buf, heads + 6, 4).astype(np.uint32), ttl_of(be(buf, heads + 10, 4))) if self.with_meta else (None, None)
+        return self._assemble(buf, n, key_at, columns, lambda r: record_bins(buf, int(heads[r])), *meta)
+
+    def _assemble(self, buf: np.ndarray, n: int, key_at: np.ndarray, columns: list, bins_of: Callable[[int], dict],
+                  generations: np.ndarray | None, ttls: np.ndarray | None) -> pa.RecordBatch:
+        """The record batch of ``n`` decoded records: the key column, the columns with their
+        bad rows decoded exactly (``bins_of(row)``: that record's bins), and the metadata."""
         offset = self.rows(n)
-        found = np.ones(n, dtype=bool)
-        columns = decode(buf, at, self.plan, found)
         bad = np.zeros(n, dtype=bool)
         for c in columns:
             bad |= c.bad
@@ -174,11 +211,11 @@ class ScanReader:
         rows_bad = [r for r in exact_rows if bad[r]]
         ctx = ChunkContext([key_of[r] for r in rows_bad], offset, self.on_type_error, self.strings,
                            rows=[offset + r for r in rows_bad])
-        arrays.extend(with_exact(columns, self.plan.schema, rows_bad,
-                                 [record_bins(buf, int(heads[r])) for r in rows_bad], ctx, strings=self.strings))
+        arrays.extend(with_exact(columns, self.plan.schema, rows_bad, [bins_of(r) for r in rows_bad], ctx,
+                                 strings=self.strings))
         if self.with_meta:
-            arrays.append(pa.array(be(buf, heads + 6, 4).astype(np.uint32), type=pa.uint32()))
-            arrays.append(pa.array(ttl_of(be(buf, heads + 10, 4)), type=pa.int64()))
+            arrays.append(pa.array(generations, type=pa.uint32()))
+            arrays.append(pa.array(ttls, type=pa.int64()))
         return pa.RecordBatch.from_arrays(arrays, schema=self.out_schema)
 
     @staticmethod
@@ -315,14 +352,21 @@ class ScanReader:
             msg_type, payload = reader.frame()
             if msg_type != MSG_TYPE_DATA:
                 raise ConnectionError(f"scan answered with frame type {msg_type}")
-            part, unav, last, code = self._frame(payload)
+            # the kernel decodes a frame at once (no per-frame NumPy overhead to spread over a group)
+            done = self._kernel_frame(payload, last_digest) if self.kplan is not None and not parts else None
+            if done is not None:
+                batch, unav, last, code = done
+            else:
+                batch = None
+                part, unav, last, code = self._frame(payload)
+                if part is not None:
+                    parts.append(part)
+                    part_rows += len(part[1].heads)
+                if parts and (last or part_rows >= min(GROUP_ROWS, self.batch_size)):
+                    batch = self._decode(parts, last_digest)
+                    parts, part_rows = [], 0
             unavailable.update(unav)
-            if part is not None:
-                parts.append(part)
-                part_rows += len(part[1].heads)
-            if parts and (last or part_rows >= min(GROUP_ROWS, self.batch_size)):
-                batch = self._decode(parts, last_digest)
-                parts, part_rows = [], 0
+            if batch is not None:
                 self.pending.append(batch)
                 self.pending_rows += batch.num_rows
                 if self.pending_rows >= self.batch_size:
