@@ -464,10 +464,23 @@ def _put(out: "queue.Queue", stop: threading.Event, item: Any) -> None:
 
 
 def _apply(batch: pa.RecordBatch, predicate: Any) -> pa.RecordBatch:
+    """The rows of ``batch`` for which polars evaluates ``predicate`` to true (false and
+    null drop a row, as ``DataFrame.filter``). Polars only computes the mask; the batch
+    is filtered as it is, or returned whole when every row is kept (the common case
+    after an exact pushdown), so no frame goes back to Arrow and no cast is needed."""
     import polars as pl
 
     df = pl.from_arrow(batch, rechunk=False)
-    kept = df.filter(predicate).to_arrow()
+    mask = df.select(predicate).to_series()
+    if len(mask) != batch.num_rows:  # a literal predicate: one value for every row
+        mask = pl.repeat(mask[0] if len(mask) else None, batch.num_rows, eager=True, dtype=pl.Boolean)
+    keep = mask.fill_null(False)
+    if keep.all():
+        return batch
+    if not any(pa.types.is_string_view(t) for t in batch.schema.types):
+        return batch.filter(keep.to_arrow())
+    # Arrow cannot filter a string_view column: polars filters, and the frame goes back
+    kept = df.filter(keep).to_arrow()
     kept = kept.cast(batch.schema) if kept.schema != batch.schema else kept
     return kept.combine_chunks().to_batches()[0] if kept.num_rows else batch.slice(0, 0)
 
