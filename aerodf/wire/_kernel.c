@@ -682,6 +682,22 @@ static PyObject *walk_error(WalkResult *w) {
     return PyErr_NoMemory();
 }
 
+/* take_payload of a caller's buffer, with the batch marked busy; a big payload is walked
+ * without the GIL (a small one keeps it: the hand-off would cost more than the walk). */
+static int take_buffer(BatchObject *self, Py_buffer *buf, WalkResult *w) {
+    int r;
+    self->busy = 1;
+    if (buf->len >= NOGIL_BYTES) {
+        Py_BEGIN_ALLOW_THREADS
+        r = take_payload(self, buf->buf, (size_t)buf->len, w);
+        Py_END_ALLOW_THREADS
+    } else {
+        r = take_payload(self, buf->buf, (size_t)buf->len, w);
+    }
+    self->busy = 0;
+    return r;
+}
+
 /* start(): a new answer begins (no carried bytes). feed(payload) -> (done, last_code). */
 static PyObject *batch_start(BatchObject *self, PyObject *noargs) {
     self->carry.len = 0;
@@ -692,17 +708,8 @@ static PyObject *batch_feed(BatchObject *self, PyObject *args) {
     Py_buffer buf;
     if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
     if (self->busy) { PyBuffer_Release(&buf); PyErr_SetString(PyExc_RuntimeError, "batch in use by another thread"); return NULL; }
-    self->busy = 1;
     WalkResult w;
-    int r;
-    if (buf.len >= NOGIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS
-        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
-        Py_END_ALLOW_THREADS
-    } else {
-        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
-    }
-    self->busy = 0;
+    int r = take_buffer(self, &buf, &w);
     PyBuffer_Release(&buf);
     if (r < 0) return walk_error(&w);
     return Py_BuildValue("ii", r == 1, w.last_code);
@@ -762,17 +769,8 @@ static PyObject *batch_scan(BatchObject *self, PyObject *args) {
         if (!self->dig_at || !self->key_at) { PyBuffer_Release(&buf); return PyErr_NoMemory(); }
         self->scan = 1;
     }
-    self->busy = 1;
     WalkResult w;
-    int r;
-    if (buf.len >= NOGIL_BYTES) {
-        Py_BEGIN_ALLOW_THREADS
-        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
-        Py_END_ALLOW_THREADS
-    } else {
-        r = take_payload(self, buf.buf, (size_t)buf.len, &w);
-    }
-    self->busy = 0;
+    int r = take_buffer(self, &buf, &w);
     PyBuffer_Release(&buf);
     if (r < 0) return walk_error(&w);
     if (self->carry.len) return PyErr_Format(PyExc_ValueError, "a message cut by the frame's end");
