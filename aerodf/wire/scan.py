@@ -139,7 +139,8 @@ class ScanReader:
             return None, unavailable, last, code
         last_digest.update(resume)
         chunk = KernelChunk(self.kplan, batch, rows)
-        buf = chunk.buf
+        # the padded copy of the frame: only keys and exactly decoded rows read it
+        buf = chunk.buf if self.key_name or chunk.exact else None
         out = self._assemble(buf, rows, np.frombuffer(key_at, dtype=np.int64), chunk.columns, chunk.exact.__getitem__,
                              chunk.generations, chunk.ttls)
         return out, unavailable, last, code
@@ -188,10 +189,11 @@ class ScanReader:
         meta = (be(buf, heads + 6, 4).astype(np.uint32), ttl_of(be(buf, heads + 10, 4))) if self.with_meta else (None, None)
         return self._assemble(buf, n, key_at, columns, lambda r: record_bins(buf, int(heads[r])), *meta)
 
-    def _assemble(self, buf: np.ndarray, n: int, key_at: np.ndarray, columns: list, bins_of: Callable[[int], dict],
+    def _assemble(self, buf: np.ndarray | None, n: int, key_at: np.ndarray, columns: list, bins_of: Callable[[int], dict],
                   generations: np.ndarray | None, ttls: np.ndarray | None) -> pa.RecordBatch:
         """The record batch of ``n`` decoded records: the key column, the columns with their
-        bad rows decoded exactly (``bins_of(row)``: that record's bins), and the metadata."""
+        bad rows decoded exactly (``bins_of(row)``: that record's bins), and the metadata.
+        ``buf`` (the frame) is read for keys and bad rows only (None when there are neither)."""
         offset = self.rows(n)
         bad = np.zeros(n, dtype=bool)
         for c in columns:
