@@ -189,11 +189,10 @@ class ColumnarReads(abc.ABC):
     def read_plan(self, keys: Sequence[Key], plan: Any, policy: BatchPolicy) -> Any:
         """One batch read decoded into columns (a chunk :mod:`aerodf.batch` assembles)."""
 
+    @abc.abstractmethod
     def read_plan_keys(self, namespace: str, set_name: str, user_keys: list, plan: Any,
                        policy: BatchPolicy) -> Any:
-        """:meth:`read_plan` for user keys of one namespace and set (a transport may skip
-        building the key tuples)."""
-        return self.read_plan([(namespace, set_name, k) for k in user_keys], plan, policy)
+        """:meth:`read_plan` for user keys of one namespace and set (no key tuples to build)."""
 
     @abc.abstractmethod
     def covers_scan(self, plan_server: Any, native: Any, index: Any, max_records: Any, key_type: Any) -> bool:
