@@ -884,3 +884,39 @@ def test_scan_kernel_equals_numpy_wire_and_official_paths(clients, client, seed,
     want = _outcome(lambda: scan(off))
     _same(ordered(got), ordered(numpy_wire), first_error_may_differ=True)
     _same(ordered(got), ordered(want), first_error_may_differ=True)
+
+
+@pytest.mark.parametrize("path", ["batch", "scan"])
+def test_kernel_vector_values_are_as_stored_null_or_an_error_naming_key_and_bin(clients, client, path):
+    """The kernel's float-vector decoder (batch answers and scan frames): NaN and inf arrive
+    as stored, an int element as its float, a missing bin is null, and a float32 overflow
+    or a string element is an error naming the key and bin (or null, when asked)."""
+    _, wire = clients
+    set_name = unique_set("kvec")
+    send = {"key": aerospike.POLICY_KEY_SEND}
+    client.put(("test", set_name, 1), {"v": [float("nan"), float("inf")]}, policy=send)
+    client.put(("test", set_name, 2), {"other": 1}, policy=send)  # no vector bin
+    schema = aerodf.Schema({"v": "vector<float32, 2>"})
+
+    def read(keys=(1, 2), **kw):  # a scan reads the whole set
+        if path == "batch":
+            return wire.read_batch(list(keys), schema, namespace="test", set=set_name, output="arrow", with_key=True,
+                                   **kw)
+        return aerodf.read_query("test", set_name, schema, client=wire, output="arrow", with_key=True, **kw)
+
+    got = read().sort_by("key").to_pydict()
+    assert got["key"] == [1, 2]
+    assert str(got["v"][0]) == "[nan, inf]" and got["v"][1] is None
+    # an int element is a number, read as a float (msgpack does not type it); a string is not
+    client.put(("test", set_name, 5), {"v": [1.0, 7]}, policy=send)
+    assert read((1, 2, 5)).sort_by("key").to_pydict()["v"][2] == [1.0, 7.0]
+    client.remove(("test", set_name, 5))
+    for k, bad, error in ((3, [1e39, 1.0], aerodf.FloatOverflowError), (4, [1.0, "x"], aerodf.BinTypeError)):
+        client.put(("test", set_name, k), {"v": bad}, policy=send)
+        with pytest.raises(error) as exc:
+            read((1, 2, k))
+        assert exc.value.key == k and exc.value.bin == "v"
+        client.remove(("test", set_name, k))
+    client.put(("test", set_name, 3), {"v": [1e39, 1.0]}, policy=send)
+    nulled = read((1, 2, 3), on_type_error="null").sort_by("key").to_pydict()
+    assert nulled["key"] == [1, 2, 3] and nulled["v"][2] is None
