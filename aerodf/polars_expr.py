@@ -126,7 +126,15 @@ def _boolean(detail: Any, args: list[Expr]) -> Expr:
     if name == "IsNotNull" and len(args) == 1:
         return Not(IsNull(args[0]))
     if name == "IsIn" and len(args) == 2 and isinstance(args[1], Lit) and isinstance(args[1].value, tuple):
-        return IsIn(args[0], args[1].value)
+        values = args[1].value
+        nulls_equal = isinstance(detail, dict) and isinstance(detail.get("IsIn"), dict) \
+            and detail["IsIn"].get("nulls_equal") is True
+        if nulls_equal and any(v is None for v in values):
+            # is_in([.., None], nulls_equal=True) keeps the null rows too: a missing bin
+            # is one of them, so the null is a test of its own, not a value to compare
+            rest = tuple(v for v in values if v is not None)
+            return or_(IsIn(args[0], rest), IsNull(args[0])) if rest else IsNull(args[0])
+        return IsIn(args[0], values)
     if name == "IsBetween" and len(args) == 3 and isinstance(args[1], Lit) and isinstance(args[2], Lit):
         closed = _CLOSED.get(detail["IsBetween"].get("closed"), None) if isinstance(detail, dict) else None
         if closed is None:

@@ -27,6 +27,10 @@ CASES = [
     (pl.col("a").is_not_null(), Not(IsNull(Col("a")))),
     (pl.col("a").is_in([1, 2, 3]), IsIn(Col("a"), (1, 2, 3))),
     (pl.col("s").is_in(["x", "y"]), IsIn(Col("s"), ("x", "y"))),
+    # nulls_equal=True keeps the null rows too: the null is a test of its own, not a value
+    (pl.col("a").is_in([1, None], nulls_equal=True), Or((IsIn(Col("a"), (1,)), IsNull(Col("a"))))),
+    (pl.col("a").is_in([None], nulls_equal=True), IsNull(Col("a"))),
+    (pl.col("a").is_in([1, None]), IsIn(Col("a"), (1, None))),  # a null row stays null: dropped
     (pl.col("a").is_between(1, 5), Between(Col("a"), 1, 5, "both")),
     (pl.col("a").is_between(1, 5, closed="left"), Between(Col("a"), 1, 5, "left")),
     (pl.col("s").str.starts_with("ab"), StrMatch(Col("s"), "starts", "ab")),
