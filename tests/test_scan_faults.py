@@ -73,7 +73,7 @@ def test_ctrl_c_stops_a_waiting_scan_promptly_and_the_client_stays_usable(aerosp
         aerodf.write_frame(pl.DataFrame({"key": list(range(50)), "v": list(range(50))}), "test", "sf_ctrl_c",
                            client=c)
         aerospike_server.clear_faults()
-        aerospike_server.add_fault("delay", command="query", ms=5000)
+        aerospike_server.add_fault("delay", command="query", ms=3000)
         timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
         start = time.monotonic()
         timer.start()
@@ -85,6 +85,7 @@ def test_ctrl_c_stops_a_waiting_scan_promptly_and_the_client_stays_usable(aerosp
         finally:
             timer.cancel()
             aerospike_server.clear_faults()
+            aerospike_server.wait_idle()  # the delayed request is served before the next test
         assert took < 1.5, f"Ctrl-C took {took:.1f} s to stop the scan"
         got = aerodf.read_query("test", "sf_ctrl_c", {"v": "int64"}, client=c, output="polars")
         assert sorted(got["v"].to_list()) == list(range(50))
@@ -115,6 +116,7 @@ def test_total_timeout_bounds_the_whole_scan(aerospike_server, transport, how):
             took = time.monotonic() - start
         finally:
             aerospike_server.clear_faults()
+            aerospike_server.wait_idle()
     assert took < 1.0, f"a 500 ms budget took {took:.2f} s"
     assert e.value.partitions, "the error names the partitions not read"
     with pytest.raises(aerodf.ConfigError):

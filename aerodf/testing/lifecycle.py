@@ -135,7 +135,26 @@ class ServerHandle:
         return {k: float(v) for k, v in parse_kv(self._one("aerodf-stats")).items()}
 
     def reset_stats(self) -> None:
+        """Zero the counters :meth:`stats` reports.
+
+        Requests still being served (one held by a ``delay`` fault, say, whose client
+        has gone) keep counting when they finish: call :meth:`wait_idle` first when a
+        count must cover only what comes next.
+        """
         self._one("aerodf-stats-reset")
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until no node is serving a data request (``stats()["in_flight"] == 0``).
+
+        Examples
+        --------
+        >>> server.clear_faults(); server.wait_idle(); server.reset_stats()  # doctest: +SKIP
+        """
+        deadline = time.monotonic() + timeout
+        while self.stats()["in_flight"] > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the test server still serves requests after {timeout} s")
+            time.sleep(0.02)
 
     def last_filter(self) -> bytes:
         """The newest filter expression (field 43) any node received, as sent."""
