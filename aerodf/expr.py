@@ -196,6 +196,10 @@ class Plan:
     index: tuple | None = None  # ("eq", bin, value) or ("range", bin, lo, hi) for a secondary index
     pushed: list[Expr] = field(default_factory=list)
     kept: list[Expr] = field(default_factory=list)
+    # whether the server keeps exactly the records polars would keep from the values as
+    # stored (nothing kept client-side, no form whose null, overflow or unit rules differ):
+    # then, with values decoded as stored, the client has nothing left to re-check
+    exact: bool = False
 
     def keeps_only_records_with(self, bins: list[str]) -> bool:
         """Whether every record this plan's server filters keep holds one of ``bins``
@@ -209,7 +213,10 @@ class Plan:
             lines.append(f"index filter: {self.index}")
         lines.append("pushed to the server: " + (", ".join(map(_show, self.pushed)) or "nothing"))
         lines.append("client-side only: " + (", ".join(map(_show, self.kept)) or "nothing"))
-        lines.append("(the whole predicate is re-applied to every batch)")
+        if self.exact:
+            lines.append("(the server's filter is exact: with on_type_error='raise' nothing is re-checked)")
+        else:
+            lines.append("(the whole predicate is re-applied to every batch)")
         return "\n".join(lines)
 
 
@@ -253,6 +260,7 @@ def plan(predicate: Expr | None, schema: Schema, *, indexes: dict[str, str] | No
     if predicate is None:
         return out
     server_parts = []
+    translator = _Translator(schema)
     for c in conjuncts(predicate):
         if out.index is None and indexes:
             idx = _index_filter(c, schema, indexes)
@@ -261,13 +269,25 @@ def plan(predicate: Expr | None, schema: Schema, *, indexes: dict[str, str] | No
                 out.pushed.append(c)
                 continue
         try:
-            server_parts.append(_Translator(schema).visit(c, guarded=False))
+            server_parts.append(translator.visit(c, guarded=False))
             out.pushed.append(c)
         except NotPushable:
             out.kept.append(c)
     if server_parts:
         out.server = server_parts[0] if len(server_parts) == 1 else ("and", *server_parts)
+    out.exact = not out.kept and translator.exact
     return out
+
+
+def could_use_index(predicate: Expr | None, schema: Schema) -> bool:
+    """Whether some conjunct of ``predicate`` has the shape of an index filter (``col ==
+    int / str`` or a closed ``is_between`` of ints on an int or string column): only
+    then is it worth asking the cluster which secondary indexes the set has."""
+    if predicate is None:
+        return False
+    every = {f.bin_name: "numeric" if isinstance(f.type, Int) else "string" for f in schema
+             if isinstance(f.type, (Int, String))}
+    return any(_index_filter(c, schema, every) is not None for c in conjuncts(predicate))
 
 
 def _index_filter(c: Expr, schema: Schema, indexes: dict[str, str]) -> tuple | None:
@@ -302,10 +322,18 @@ def _ere_escape(s: str) -> str:
 
 
 class _Translator:
-    """Expr -> neutral server filter; raises NotPushable for anything it cannot mean exactly."""
+    """Expr -> neutral server filter; raises NotPushable for anything it cannot mean exactly.
+
+    A pushed filter may keep more records than polars would (a superset the client's
+    re-check removes); ``exact`` turns false once a form is pushed whose records can
+    differ from what polars keeps: NOT over a value that can be null (the server's type
+    guard makes a missing bin false, so NOT keeps it; polars' null stays null), integer
+    arithmetic (overflow, division), list lengths, list / map comparisons and timestamps
+    (a literal is floored to the column's unit)."""
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        self.exact = True
 
     def visit(self, e: Expr, *, guarded: bool) -> tuple:
         m = getattr(self, "visit_" + type(e).__name__.lower(), None)
@@ -325,7 +353,11 @@ class _Translator:
             bt = _BIN_TYPE.get(type(t))
             if bt is None:
                 raise NotPushable(f"{t} columns")
+            if isinstance(t, (Timestamp, List, Map)):
+                self.exact = False
             return ("bin", bt, f.bin_name), bt, frozenset({f.bin_name})
+        if isinstance(e, (Arith, Length)):
+            self.exact = False
         if isinstance(e, Arith):
             (a, ta, ba), (b, tb, bb) = self.value(e.left), self.value(e.right)
             if ta != tb or ta not in ("int", "float"):
@@ -428,6 +460,8 @@ class _Translator:
         return ("or", *(self.visit(p, guarded=True) for p in e.parts))
 
     def visit_not(self, e: Not, guarded: bool) -> tuple:
+        if not _never_null(e.child):
+            self.exact = False
         return ("not", self.visit(e.child, guarded=True))
 
     def visit_isnull(self, e: IsNull, guarded: bool) -> tuple:
@@ -455,6 +489,11 @@ class _Translator:
         p = _ere_escape(e.pattern)
         rx = {"starts": "^" + p, "ends": p + "$", "contains": p}[e.kind]
         return self._guard(("regex", rx, REG_EXTENDED, a), bins, {b: "str" for b in bins}, guarded)
+
+
+def _never_null(e: Expr) -> bool:
+    """Whether polars' value of ``e`` is never null (a null test, or NOT of one)."""
+    return isinstance(e, IsNull) or (isinstance(e, Not) and _never_null(e.child))
 
 
 def _implies_a_bin(exp: tuple | None, bins: frozenset[str]) -> bool:

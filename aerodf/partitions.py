@@ -185,7 +185,7 @@ def plan_scan(
     namespace, set, schema, where, columns, with_key, key_type, with_meta, batch_size, on_type_error
         As in :func:`aerodf.iter_batches` (``where`` a polars expression; the
         pushable part runs on the server in every task, the whole predicate is
-        re-applied to every batch).
+        re-applied to every batch unless the server's filter is exact).
     hosts
         Seed nodes each task connects to (a task opens its own client).
     tasks

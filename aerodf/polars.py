@@ -2,8 +2,9 @@
 
 The LazyFrame is a polars IO source (``register_io_source``). polars hands
 the source the columns it needs, the predicate and a row limit, and applies
-none of them again itself, so the source always re-applies the predicate,
-selects the columns and stops at the limit; what it pushes to the server is an
+none of them again itself, so the source re-applies the predicate (unless
+the server's filter is exact, :attr:`aerodf.expr.Plan.exact`), selects the
+columns and stops at the limit; what it pushes to the server is an
 optimisation:
 
 - columns -> only those bins are requested;
@@ -120,8 +121,11 @@ def scan(
         emitted = 0
         for batch in stream:
             df = pl.from_arrow(batch, rechunk=False)
-            if predicate is not None:
-                df = df.filter(predicate)  # always: polars does not apply it again
+            # polars does not apply the predicate again: the source does, unless the
+            # server's filter was exact and values arrive as stored (stream_batches then
+            # re-checks nothing either, and neither would change a row)
+            if predicate is not None and not (plan_out and plan_out[0].exact and on_type_error == "raise"):
+                df = df.filter(predicate)
             df = df.select(cols)
             if n_rows is not None and emitted + df.height > n_rows:
                 df = df.head(n_rows - emitted)

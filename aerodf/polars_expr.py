@@ -4,7 +4,8 @@ All reading of polars' serialized expression form lives here: it is not a
 stable API (``Expr.meta.serialize(format="json")``), so each polars minor
 version gets its regression cases in ``tests/test_polars_expr.py``. Anything
 not understood becomes :class:`~aerodf.expr.Opaque` (kept client-side), never
-an error: the full predicate is re-applied on the client anyway.
+an error: it stays client-side, and a plan with anything client-side re-applies
+the full predicate to every batch.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ The 4096 partitions are split into contiguous ranges that run concurrently
 records into Arrow record batches of ``batch_size`` rows through a bounded
 queue, so a whole-set scan runs in memory bounded by ``batch_size`` x the
 concurrency, not by the set. Whatever part of ``where`` the server can run is
-pushed (:mod:`aerodf.expr`); the full predicate is re-applied to every batch.
+pushed (:mod:`aerodf.expr`); the full predicate is re-applied to every batch,
+unless the server's filter is exact (:attr:`aerodf.expr.Plan.exact`) and values
+arrive as stored (``on_type_error="raise"``), when re-applying it changes nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .polars_expr import parse_where
 from .protocol.constants import N_PARTITIONS
 from .ranges import partition_span, split
 from .transport.base import SetSize, estimate_set
-from .expr import Plan, columns as expr_columns, plan as make_plan, records_without
+from .expr import Plan, columns as expr_columns, could_use_index, plan as make_plan, records_without
 from .output import check_output, convert, strings_for
 from .policy import QueryPolicy, resolve
 from .protocol.resultcodes import TIMEOUT
@@ -135,8 +137,9 @@ def iter_batches(
         A polars expression (``pl.col("age") > 30``): the part the server can
         evaluate is pushed as a filter expression (and, with a fitting
         secondary index, an index filter); the whole predicate is re-applied to
-        every batch. An ``aerospike_helpers`` expression is passed to the
-        server as is.
+        every batch (unless the server's filter is exact and ``on_type_error``
+        is ``"raise"``: then it would change nothing). An ``aerospike_helpers``
+        expression is passed to the server as is.
     columns
         Only these columns (default: all of the schema); bins the predicate
         needs are read too but not returned.
@@ -218,10 +221,14 @@ def stream_batches(
 
     with session(client, hosts, max_in_flight=max_in_flight or 0) as client:
         pol = resolve(client.query_policy, policy, policy_overrides)
-        indexes = _indexes(client, namespace, set) if tree is not None else {}
+        indexes = _indexes(client, namespace, set) if could_use_index(tree, read_schema) else {}
         p = make_plan(tree, read_schema, indexes=indexes)
         if on_plan is not None:
             on_plan(p)
+        if p.exact and on_type_error == "raise":
+            # the server keeps exactly the rows polars would, and every value arrives as
+            # stored (or the read raises): re-applying the predicate would change nothing
+            residual = None
         yield from _stream(client, namespace, set, read_schema, out_cols, p, residual, native, pol,
                            max_records=max_records, partitions=partitions,
                            concurrency=_concurrency(max_in_flight, client),
@@ -236,7 +243,6 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     layout = RowLayout(key_name, with_meta)
     out_schema = layout.arrow_schema(schema, key_type, strings=strings)
     out_names = layout.names(out_cols)
-    out: queue.Queue = queue.Queue(maxsize=max(2, concurrency * 2))
     stop = threading.Event()
     counter = _Counter()
     transport, limiter = client.transport, client.limiter
@@ -273,6 +279,7 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
         and size.bytes * share <= WHOLE_RECORDS_BYTES
     if whole:
         bins, empties = None, None
+    out: queue.Queue = queue.Queue(maxsize=max(2, concurrency * 2))
 
     def emit(batch: pa.RecordBatch) -> bool:
         _put(out, stop, batch)

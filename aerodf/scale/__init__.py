@@ -27,7 +27,7 @@ _READ_PARAMS = """
     where
         A polars predicate, as in :func:`aerodf.read_query`: what the server
         can run is pushed into every task's scan; the whole predicate is
-        re-applied to every batch.
+        re-applied to every batch unless the server's filter is exact.
     columns
         Only these columns (bins the predicate needs are read, not returned).
     with_key

@@ -5,7 +5,7 @@ Spark partitions are the planner's tasks (:mod:`aerodf.partitions`), each
 read as Arrow record batches by a client of its own; Spark's filters arrive
 through ``pushFilters`` (enabled by :func:`register`) and become the polars
 predicate of :func:`aerodf.iter_batches` (pushed to the server where it can
-be, always re-applied). Spark 4.3's Python data sources have no column-pruning
+be, re-applied unless the server's filter is exact). Spark 4.3's Python data sources have no column-pruning
 hook, so the bins read are the columns of the schema given (``.schema(...)``)
 or ``option("columns", "a,b")``. A Spark task that fails is re-run by Spark
 (``spark.task.maxFailures``), which discards the failed attempt's rows.
