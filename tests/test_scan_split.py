@@ -12,6 +12,7 @@ from collections import Counter
 
 import aerospike
 import pandas as pd
+import polars as pl
 import pytest
 
 import aerodf
@@ -123,3 +124,26 @@ def test_a_small_set_is_read_whole_in_one_pass(aerospike_server, transport, clie
     assert got["i"].to_list() == [k if k % 2 == 0 else None for k in range(40)]
     assert got.columns == ["key", "i"]
     assert sum(calls.values()) == (1 if whole else 2)  # one pass, or the second, metadata-only one
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_one_small_range_on_the_wire_runs_in_the_callers_thread(aerospike_server, filled, monkeypatch, small):
+    """A thread pool and a queue hand-off cost more than a small range (issue 17): on the
+    wire transport one range of a small set is read by the thread that iterates, and a
+    larger one still by the scan's threads."""
+    import threading
+
+    ns, name = filled
+    if not small:
+        monkeypatch.setattr(Q, "WHOLE_RECORDS_BYTES", -1)
+    threads: set[str] = set()
+    with aerodf.connect(aerospike_server.hosts, transport="wire") as c:
+        real = c.transport.scan_range
+        monkeypatch.setattr(c.transport, "scan_range",
+                            lambda *a, **kw: (threads.add(threading.current_thread().name), real(*a, **kw))[1])
+        got = aerodf.read_query(ns, name, SCHEMA, client=c, output="polars", where=pl.col("i") >= 0)
+    assert sorted(got["i"].to_list()) == list(range(N))
+    if small:
+        assert threads == {threading.current_thread().name}
+    else:
+        assert threads and threading.current_thread().name not in threads
