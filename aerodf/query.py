@@ -275,8 +275,8 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     # Without a set index the server walks the whole namespace for each pass, so a
     # second pass can cost more than the records themselves: a set this small is read
     # whole (every bin, the schema's columns kept) in one pass instead.
-    whole = empties is not None and size is not None and size.bytes is not None \
-        and size.bytes * share <= WHOLE_RECORDS_BYTES
+    small = size is not None and size.bytes is not None and size.bytes * share <= WHOLE_RECORDS_BYTES
+    whole = empties is not None and small
     if whole:
         bins, empties = None, None
     # One range of a small set on the wire transport runs in the caller's thread: a thread
@@ -284,8 +284,7 @@ def _stream(client: Client, namespace: str, set_name: str | None, schema: Schema
     # records it buffers before the first is yielded are bounded by the size of a whole
     # read, and Ctrl-C still stops it at once (the wait is a Python socket read; the
     # official client's waits hold off signals, so its scans keep their threads).
-    inline = fplan is not None and len(ranges) == 1 and size is not None and size.bytes is not None \
-        and size.bytes * share <= WHOLE_RECORDS_BYTES
+    inline = fplan is not None and len(ranges) == 1 and small
     out: queue.Queue = queue.Queue(maxsize=0 if inline else max(2, concurrency * 2))
 
     def emit(batch: pa.RecordBatch) -> bool:
