@@ -2,10 +2,10 @@
 
 The LazyFrame is a polars IO source (``register_io_source``). polars hands
 the source the columns it needs, the predicate and a row limit, and applies
-none of them again itself, so the source re-applies the predicate (unless
-the server's filter is exact, :attr:`aerodf.expr.Plan.exact`), selects the
-columns and stops at the limit; what it pushes to the server is an
-optimisation:
+none of them again itself, so the source re-applies the predicate (through
+:func:`aerodf.iter_batches`'s re-check, skipped where the server's filter is
+exact, :attr:`aerodf.expr.Plan.exact`), selects the columns and stops at the
+limit; what it pushes to the server is an optimisation:
 
 - columns -> only those bins are requested;
 - predicate -> the server filter (and index filter) of :mod:`aerodf.expr`;
@@ -94,12 +94,11 @@ def scan(
 
         cols = list(with_columns) if with_columns is not None else list(full_schema.names())
         head_first = n_rows is not None and predicate is not None
-        plan_out: list = []
         value_cols = [c for c in cols if c in schema]
         kwargs = dict(columns=value_cols, client=client, hosts=hosts, max_in_flight=max_in_flight,
                       batch_size=batch_size, with_key=key_name if key_name in cols else False, key_type=key_type,
                       with_meta=with_meta and ("generation" in cols or "ttl" in cols),
-                      on_type_error=on_type_error, strings="string_view", on_plan=plan_out.append, policy=policy,
+                      on_type_error=on_type_error, strings="string_view", policy=policy,
                       **policy_overrides)
         if state.dry is not None:
             # explain(): plan only, read nothing
@@ -121,10 +120,10 @@ def scan(
         emitted = 0
         for batch in stream:
             df = pl.from_arrow(batch, rechunk=False)
-            # polars does not apply the predicate again: the source does, unless the
-            # server's filter was exact and values arrive as stored (stream_batches then
-            # re-checks nothing either, and neither would change a row)
-            if predicate is not None and not (plan_out and plan_out[0].exact and on_type_error == "raise"):
+            # polars does not apply the predicate again. Passed as where=, stream_batches
+            # has applied it already (or skipped it where the server's filter is exact);
+            # read head-first, it is applied here, to the first n_rows records
+            if head_first:
                 df = df.filter(predicate)
             df = df.select(cols)
             if n_rows is not None and emitted + df.height > n_rows:
