@@ -305,7 +305,8 @@ def _index_filter(c: Expr, schema: Schema, indexes: dict[str, str]) -> tuple | N
             return ("range", f.bin_name, col_lits[2], col_lits[2])
         if col_lits[1] == "range" and all(type(v) is int and _INT64_MIN <= v <= _INT64_MAX for v in col_lits[2]):
             return ("range", f.bin_name, *col_lits[2])
-    if kind == "string" and isinstance(f.type, String) and col_lits[1] == "eq" and isinstance(col_lits[2], str):
+    if kind == "string" and isinstance(f.type, String) and col_lits[1] == "eq" and isinstance(col_lits[2], str) \
+            and "\0" not in col_lits[2]:  # an index filter's string is cut at a NUL too
         return ("eq", f.bin_name, col_lits[2])
     return None
 
@@ -390,6 +391,10 @@ class _Translator:
                     raise NotPushable("NaN literal (polars orders NaN above every number)")
                 return ("lit", v), "float", frozenset()
             if isinstance(v, str):
+                if "\0" in v:
+                    # the official client sends a filter's string up to its first NUL ("a\0b"
+                    # would match "a"): polars decides it client-side, on every transport
+                    raise NotPushable("string literal holding a NUL")
                 return ("lit", v), "str", frozenset()
             if isinstance(v, bytes):
                 return ("lit", v), "blob", frozenset()

@@ -122,6 +122,64 @@ def test_plan_says_when_the_servers_filter_is_exact(pred, exact):
     assert ("nothing is re-checked" in p.describe()) is exact
 
 
+EDGE_SCHEMA = aerodf.Schema({"i": "int64", "f": "float64", "s": "string"})
+
+
+@pytest.mark.parametrize("pred", [
+    pl.col("f") > 0, pl.col("f") < 0, pl.col("f") >= 1.0, pl.col("f") != 2.0, pl.col("f").is_between(-1, 1),
+    pl.col("i") > -1, pl.col("i") == 2**63 - 1, pl.col("i") <= -(2**63),
+    pl.col("s") > "a", pl.col("s").is_null() | (pl.col("f") < 0),
+])
+def test_an_exact_filter_keeps_nan_inf_nul_extremes_and_missing_bins_as_polars_does(qclient, aerospike_server,
+                                                                                     transport, pred):
+    """Where the server's filter is exact nothing is re-checked on the client, so the
+    server alone must keep what polars keeps: NaN (polars orders it above every number),
+    inf, int64's bounds, a string holding a NUL byte, and rows whose bin is missing.
+    (The official client reads a stored NUL string cut, as the README says, so its
+    transports get NUL-free strings here.)"""
+    from aerodf.expr import plan
+    from aerodf.polars_expr import from_polars
+
+    assert plan(from_polars(pred), EDGE_SCHEMA).exact
+    set_name = unique_set("qedge")
+    df = pl.DataFrame({
+        "key": list(range(8)),
+        "i": [0, 2**63 - 1, -(2**63), None, 5, -3, 1, None],
+        "f": [float("nan"), float("inf"), float("-inf"), 0.5, None, -0.0, 2.0, -1.5],
+        "s": ["a\0b" if transport == "wire" else "a b", "a", None, "b", "a\0" if transport == "wire" else "a ", "",
+              "ab", None],
+    }, schema={"key": pl.Int64, "i": pl.Int64, "f": pl.Float64, "s": pl.String})
+    # a string holding a NUL is written as given only by aerospike-py (the other clients cut it)
+    with aerodf.connect(aerospike_server.hosts, transport="aerospike-py") as writer:
+        aerodf.write_frame(df, "test", set_name, client=writer)
+    want = _sorted(df.filter(pred))
+    got = aerodf.read_query("test", set_name, EDGE_SCHEMA, where=pred, client=qclient, output="polars",
+                            with_key=True)
+    assert _sorted(got).equals(want.select(got.columns), null_equal=True)
+    lazy = aerodf.scan("test", set_name, EDGE_SCHEMA, client=qclient, with_key=True).filter(pred).collect()
+    assert _sorted(lazy).equals(want.select(lazy.columns), null_equal=True)
+
+
+@pytest.mark.parametrize("where", [pl.col("s") == "a\0b", pl.col("s").is_in(["a\0b", "zz"]),
+                                   pl.col("s").is_between(pl.lit("a\0"), pl.lit("a\0c"))])
+def test_a_string_literal_holding_a_nul_is_decided_client_side(qclient, aerospike_server, transport, where):
+    """The official client sends a filter's string up to its first NUL, so "a\0b" pushed
+    would match a stored "a": such a literal is never pushed, and the rows are polars'."""
+    from aerodf.expr import plan
+    from aerodf.polars_expr import from_polars
+
+    assert plan(from_polars(where), EDGE_SCHEMA, indexes={"s": "string"}).server is None
+    set_name = unique_set("qnul")
+    df = pl.DataFrame({"key": [0, 1, 2], "s": ["a", "a\0b" if transport == "wire" else "b", "a\0"]})
+    if transport != "wire":
+        df = df.filter(pl.col("key") != 2)
+    with aerodf.connect(aerospike_server.hosts, transport="aerospike-py") as writer:
+        aerodf.write_frame(df, "test", set_name, client=writer)
+    got = aerodf.read_query("test", set_name, aerodf.Schema({"s": "string"}), where=where, client=qclient,
+                            output="polars", with_key=True)
+    assert _sorted(got).equals(_sorted(df.filter(where)))
+
+
 @pytest.mark.parametrize("pred,could", [
     (pl.col("i") == 3, True),
     (pl.col("i").is_between(1, 4), True),
